@@ -1,0 +1,84 @@
+"""Admin JSON API under /admin/api, behind ``Authorization: Bearer $ADMIN_TOKEN``.
+
+With no ADMIN_TOKEN configured the API is closed, never open.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from shop.api.errors import parse_body
+from shop.errors import RequestRejected
+from shop.extensions import services
+from shop.schemas import ProductUpdate, ProductView
+from shop.services import admin
+from shop.services.queue_stats import queue_stats
+from shop.states import OrderStatus
+
+bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
+
+
+def token_is_valid(candidate: str) -> bool:
+    expected = current_app.config.get("ADMIN_TOKEN") or ""
+    return bool(expected) and hmac.compare_digest(candidate.encode(), expected.encode())
+
+
+@bp.before_request
+def require_admin_token() -> None:
+    if not current_app.config.get("ADMIN_TOKEN"):
+        raise RequestRejected(403, "admin_disabled", "the admin API is closed: set ADMIN_TOKEN")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token_is_valid(token.strip()):
+        raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>")
+
+
+@bp.get("/orders")
+def orders() -> Response:
+    """Recent orders, optionally filtered by status or searched by id or email."""
+    status = request.args.get("status")
+    if status and status not in set(OrderStatus):
+        raise RequestRejected(422, "invalid_status", f"status must be one of {sorted(OrderStatus)}")
+    rows = admin.list_orders(services(), status, request.args.get("q"), request.args.get("limit", 100, type=int))
+    return jsonify(
+        [
+            {
+                "order_id": o.id,
+                "status": o.status,
+                "failure_reason": o.failure_reason,
+                "email": o.customer_email,
+                "priority": o.priority,
+                "total_cents": o.total_cents,
+                "created_at": o.created_at.isoformat(),
+            }
+            for o in rows
+        ]
+    )
+
+
+@bp.get("/dead-letters")
+def dead_letters() -> Response:
+    """Steps that exhausted their retries, oldest first."""
+    return jsonify([d.as_json() for d in admin.list_dead_letters(services())])
+
+
+@bp.post("/dead-letters/<int:step_run_id>/replay")
+def replay(step_run_id: int) -> tuple[Response, int]:
+    """Dispatch a dead-lettered step again with a fresh retry budget."""
+    replayed = admin.replay_dead_letter(services(), step_run_id)
+    return jsonify({"replayed": replayed.as_json()}), 202
+
+
+@bp.get("/queues")
+def queues() -> Response:
+    """Waiting, in flight, scheduled and dead, per queue."""
+    return jsonify(queue_stats(services(), current_app.config["CELERY_BROKER_URL"]))
+
+
+@bp.put("/products/<sku>")
+def put_product(sku: str) -> tuple[Response, int]:
+    """Create or update a product's name, price and stock."""
+    data = parse_body(ProductUpdate, request.get_data(cache=False), request.is_json)
+    product, created = admin.upsert_product(services(), sku, data)
+    return jsonify(ProductView.model_validate(product, from_attributes=True).model_dump()), 201 if created else 200

@@ -1,0 +1,69 @@
+"""Every error answer is JSON: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from flask import Flask, Response, jsonify
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from shop.errors import RequestRejected
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "details": details or []}})
+    response.status_code = status
+    return response
+
+
+def parse_body(model: type[M], raw: bytes, is_json: bool) -> M:
+    """Validate a JSON body against ``model``: 415 not JSON, 400 malformed, 422 invalid."""
+    if not is_json:
+        raise RequestRejected(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise RequestRejected(400, "malformed_json", "the body is not valid JSON") from exc
+        raise RequestRejected(422, "validation_error", "some fields are invalid", errors) from exc
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(RequestRejected)
+    def _rejected(exc: RequestRejected) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        response = error_response(status, _CODES.get(status, "http_error"), exc.description or exc.name)
+        if exc.response is not None and "Retry-After" in exc.response.headers:
+            response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "something went wrong on our side")

@@ -1,0 +1,79 @@
+"""Order endpoints: place an order, read its status and its details, download its invoice."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from shop.api.errors import parse_body
+from shop.errors import NotFound, RequestRejected
+from shop.extensions import services
+from shop.integrations.invoices import invoice_path
+from shop.schemas import OrderAccepted, OrderRequest
+from shop.services import queries
+from shop.services.checkout import place_order
+
+bp = Blueprint("orders", __name__)
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+limiter = Limiter(
+    key_func=get_remote_address,
+    strategy="fixed-window",
+    # The limiter must never be why a checkout fails: with Redis down it falls
+    # back to per-process memory and the order is still accepted.
+    swallow_errors=True,
+    in_memory_fallback_enabled=True,
+)
+
+
+def _checkout_limit() -> str:
+    return f"{current_app.config['RATE_LIMIT_PER_MINUTE']}/minute"
+
+
+@bp.post("/orders")
+@limiter.limit(_checkout_limit, exempt_when=lambda: current_app.config["RATE_LIMIT_PER_MINUTE"] <= 0)
+def create_order() -> tuple[Response, int]:
+    """Accept an order; 201 once it is committed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise RequestRejected(422, "invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII characters")
+    body = parse_body(OrderRequest, request.get_data(cache=False), request.is_json)
+    placed = place_order(services(), body, key)
+    accepted = OrderAccepted(
+        order_id=placed.order_id,
+        task_id=placed.task_id,
+        status=placed.status,
+        status_url=f"/orders/{placed.order_id}/status",
+    )
+    response = jsonify(accepted.model_dump())
+    response.headers["Location"] = f"/orders/{placed.order_id}"
+    if placed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 201
+
+
+@bp.get("/orders/<order_id>/status")
+def order_status(order_id: str) -> Response:
+    """The order's progress, step by step, from the ledger."""
+    return jsonify(queries.order_status(services().db, order_id).model_dump(mode="json"))
+
+
+@bp.get("/orders/<order_id>")
+def order_detail(order_id: str) -> Response:
+    """The order with its lines and totals; the email is masked."""
+    return jsonify(queries.order_detail(services().db, order_id).model_dump(mode="json"))
+
+
+@bp.get("/orders/<order_id>/invoice.pdf")
+def order_invoice(order_id: str) -> Response:
+    """The invoice PDF, once the invoice step has written it."""
+    queries.order_status(services().db, order_id)  # 404 for unknown orders
+    path = invoice_path(services().invoice_dir, order_id)
+    if not path.is_file():
+        raise NotFound("invoice")
+    return send_file(path, mimetype="application/pdf", download_name=f"invoice-{order_id}.pdf")

@@ -1,0 +1,88 @@
+"""Flask CLI commands: db upgrade, seed, dead-letters, queues."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from alembic import command
+from alembic.config import Config
+from flask import Flask, current_app
+
+from shop.errors import RequestRejected
+from shop.extensions import services
+from shop.schemas import ProductUpdate
+from shop.services import admin
+from shop.services.catalog import DEMO_CATALOG
+from shop.services.queue_stats import queue_stats
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    command.upgrade(alembic_config(current_app.config["DATABASE_URL"]), revision)
+    click.echo(f"database at {revision}")
+
+
+@click.command("seed")
+def seed() -> None:
+    """Load the demo catalog (creates or updates about 12 products)."""
+    for sku, data in DEMO_CATALOG.items():
+        admin.upsert_product(services(), sku, ProductUpdate(**data))
+    click.echo(f"seeded {len(DEMO_CATALOG)} products")
+
+
+@click.group("dead-letters")
+def dead_letters_group() -> None:
+    """Inspect and replay dead-lettered steps."""
+
+
+@dead_letters_group.command("list")
+def dead_letters_list() -> None:
+    """List dead-lettered steps as JSON lines."""
+    for letter in admin.list_dead_letters(services()):
+        click.echo(json.dumps(letter.as_json()))
+
+
+@dead_letters_group.command("replay")
+@click.argument("step_run_id", type=int)
+def dead_letters_replay(step_run_id: int) -> None:
+    """Dispatch dead-lettered step STEP_RUN_ID again."""
+    try:
+        replayed = admin.replay_dead_letter(services(), step_run_id)
+    except RequestRejected as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"replayed {replayed.step} of order {replayed.order_id}")
+
+
+@click.command("queues")
+def queues() -> None:
+    """Waiting, running, scheduled and dead per queue."""
+    stats = queue_stats(services(), current_app.config["CELERY_BROKER_URL"])
+    click.echo(f"{'queue':<12}{'waiting':>9}{'running':>9}{'scheduled':>11}{'dead':>6}")
+    for name, row in stats["queues"].items():
+        waiting = "?" if row["waiting"] is None else row["waiting"]
+        click.echo(f"{name:<12}{waiting:>9}{row['running']:>9}{row['scheduled']:>11}{row['dead']:>6}")
+    if not stats["broker_reachable"]:
+        click.echo("broker unreachable: waiting counts unknown", err=True)
+
+
+def register_cli(app: Flask) -> None:
+    for cmd in (db_group, seed, dead_letters_group, queues):
+        app.cli.add_command(cmd)

@@ -1,0 +1,46 @@
+"""Settings read from the environment, with the embedded defaults of DESIGN.md."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def from_environment() -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables."""
+    var_dir = Path(os.environ.get("SHOP_VAR_DIR", PROJECT_ROOT / "var"))
+    redis_url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or os.urandom(32).hex(),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}"),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", redis_url),
+        "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND", redis_url),
+        "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN", ""),
+        "SIMULATED_LATENCY_SCALE": _float("SIMULATED_LATENCY_SCALE", 1.0),
+        "FAULTS": os.environ.get("FAULTS", ""),
+        "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "WAREHOUSE_URL": os.environ.get("WAREHOUSE_URL", ""),
+        "WAREHOUSE_SECRET": os.environ.get("WAREHOUSE_SECRET", ""),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "shop@example.com"),
+        "VAR_DIR": str(var_dir),
+        "INVOICE_DIR": os.environ.get("INVOICE_DIR", str(var_dir / "invoices")),
+        "MAILDIR": os.environ.get("MAILDIR", str(var_dir / "mail")),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_BODY_BYTES", 64 * 1024)),
+        "RATE_LIMIT_PER_MINUTE": int(os.environ.get("RATE_LIMIT_PER_MINUTE", 600)),
+        "FLOWER_URL": os.environ.get("FLOWER_URL", "http://localhost:5555"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }

@@ -1,0 +1,236 @@
+"""The schema as typed SQLAlchemy 2.0 models. Created only by Alembic migrations."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from shop.states import OrderStatus, StepStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_order_id() -> str:
+    # 128 random bits, URL-safe: opaque and unguessable (DESIGN asks >= 122).
+    return secrets.token_urlsafe(16)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, also on SQLite (which drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; use shop.models.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="stock_not_negative"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("pending_fanout >= 0", name="pending_fanout_not_negative"),
+        Index("ix_orders_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_order_id)
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.RECEIVED)
+    failure_reason: Mapped[Optional[str]] = mapped_column(String(40))
+    customer_email: Mapped[str] = mapped_column(String(320), index=True)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    shipping_address: Mapped[dict[str, Any]]
+    payment_token: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16), default="standard")
+    total_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Fan-out steps still to finish; the step that brings it to 0 completes the
+    # order. One conditional UPDATE on this row serialises the three finishers.
+    pending_fanout: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
+    request_fingerprint: Mapped[Optional[str]] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+    steps: Mapped[list[StepRun]] = relationship(
+        back_populates="order", order_by="StepRun.position", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+class StepRun(Base):
+    """One row per order and step: the ledger that says what is left to do."""
+
+    __tablename__ = "step_runs"
+    __table_args__ = (
+        UniqueConstraint("order_id", "step", name="uq_step_runs_order_step"),
+        Index("ix_step_runs_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
+    step: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=StepStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    task_id: Mapped[Optional[str]] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(32))
+    # When the step was last handed to the broker; NULL = not yet dispatched.
+    dispatched_at: Mapped[Optional[datetime]]
+    started_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    # A running step owns the row until this time; after it the sweeper may
+    # hand the step to another worker (the owner died or hung).
+    lease_expires_at: Mapped[Optional[datetime]]
+    # Random per claim: only the claimant may record the outcome, even when a
+    # visibility-timeout redelivery runs a second copy of the same message.
+    lease_token: Mapped[Optional[str]] = mapped_column(String(36))
+    dead_lettered_at: Mapped[Optional[datetime]]
+
+    order: Mapped[Order] = relationship(back_populates="steps")
+
+
+class OutboxMessage(Base):
+    """A task to publish, written in the same transaction as the data it is about."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "created_at"),)
+
+    # Doubles as the Celery task id, so a re-publish is recognisably the same.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    order_id: Mapped[Optional[str]] = mapped_column(ForeignKey("orders.id"))
+    task_name: Mapped[str] = mapped_column(String(100))
+    queue: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]]
+    publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[Optional[datetime]]
+
+
+class StockReservation(Base):
+    """Stock taken for an order line; ``released_at`` is its undo."""
+
+    __tablename__ = "stock_reservations"
+    __table_args__ = (UniqueConstraint("order_id", "sku", name="uq_reservation_order_sku"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[Optional[datetime]]
+
+
+class PaymentCharge(Base):
+    """The simulated gateway's own record of charges, keyed like Stripe's."""
+
+    __tablename__ = "payment_charges"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    order_id: Mapped[str] = mapped_column(String(32), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))  # succeeded | declined
+    decline_code: Mapped[Optional[str]] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    refunded_at: Mapped[Optional[datetime]]
+
+
+class SideEffect(Base):
+    """A completed external effect (email, invoice, warehouse call) by its stable key.
+
+    The unique key is what makes a redelivered step skip an effect it already had.
+    """
+
+    __tablename__ = "side_effects"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "Base",
+    "Order",
+    "OrderLine",
+    "OutboxMessage",
+    "PaymentCharge",
+    "Product",
+    "SideEffect",
+    "StepRun",
+    "StockReservation",
+    "func",
+    "utcnow",
+]

@@ -1,0 +1,134 @@
+"""Request and response models: they validate input and generate /openapi.json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from shop.integrations.payment import TEST_TOKENS
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+PaymentToken = Literal[TEST_TOKENS]  # type: ignore[valid-type]
+
+MAX_LINES = 50
+MAX_QUANTITY = 100
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Customer(StrictModel):
+    email: EmailStr
+    name: Text
+
+
+class Item(StrictModel):
+    sku: Sku
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class ShippingAddress(StrictModel):
+    line1: Text
+    line2: Annotated[str, StringConstraints(max_length=200)] = ""
+    city: Text
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 country code"
+    )
+
+
+class OrderRequest(StrictModel):
+    """The body of POST /orders."""
+
+    customer: Customer
+    items: list[Item] = Field(min_length=1, max_length=MAX_LINES)
+    shipping_address: ShippingAddress
+    payment_token: PaymentToken = Field(description="tok_visa succeeds; tok_chargeDeclined is declined")
+    priority: Literal["standard", "express"] = "standard"
+
+
+class ProductUpdate(StrictModel):
+    """The body of PUT /admin/api/products/<sku>."""
+
+    name: Text
+    price_cents: int = Field(ge=0, le=100_000_000)
+    stock: int = Field(ge=0, le=10_000_000)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class OrderAccepted(BaseModel):
+    success: Literal[True] = True
+    message: str = "Order received"
+    order_id: str
+    task_id: str
+    status: str
+    status_url: str
+
+
+class StepView(BaseModel):
+    name: str
+    status: str
+    attempts: int
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class OrderStatusView(BaseModel):
+    order_id: str
+    status: str
+    processing_status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"]
+    failure_reason: str | None
+    updated_at: datetime
+    steps: list[StepView]
+
+
+class LineView(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+    total_cents: int
+
+
+class OrderView(BaseModel):
+    order_id: str
+    status: str
+    failure_reason: str | None
+    customer: dict[str, str]
+    shipping_address: dict[str, Any]
+    priority: str
+    lines: list[LineView]
+    total_cents: int
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    invoice_url: str | None
+
+
+class ProductView(BaseModel):
+    sku: str
+    name: str
+    price_cents: int
+    currency: str
+    stock: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[Any] = []
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

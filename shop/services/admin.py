@@ -1,0 +1,99 @@
+"""Operator actions: list orders and dead letters, replay a dead letter, edit products."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from shop.errors import Conflict, NotFound
+from shop.extensions import ShopServices
+from shop.models import Order, Product, StepRun, utcnow
+from shop.schemas import ProductUpdate
+from shop.services import ledger
+from shop.services.outbox import add_to_outbox, publish_outbox
+from shop.states import OrderStatus, Step, StepStatus
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    order_id: str
+    step: str
+    attempts: int
+    error: str | None
+    dead_lettered_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "order_id": self.order_id,
+            "step": self.step,
+            "attempts": self.attempts,
+            "error": self.error,
+            "dead_lettered_at": self.dead_lettered_at.isoformat() if self.dead_lettered_at else None,
+        }
+
+
+def list_orders(svc: ShopServices, status: str | None = None, search: str | None = None, limit: int = 100) -> list[Order]:
+    query = select(Order).order_by(Order.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(Order.status == status)
+    if search:
+        query = query.where(or_(Order.id == search, Order.customer_email.ilike(f"%{search}%")))
+    with svc.db.begin() as session:
+        return list(session.scalars(query))
+
+
+def list_dead_letters(svc: ShopServices) -> list[DeadLetter]:
+    with svc.db.begin() as session:
+        rows = session.scalars(
+            select(StepRun).where(StepRun.dead_lettered_at.is_not(None)).order_by(StepRun.dead_lettered_at)
+        ).all()
+    return [DeadLetter(r.id, r.order_id, r.step, r.attempts, r.last_error, r.dead_lettered_at) for r in rows]
+
+
+def replay_dead_letter(svc: ShopServices, step_run_id: int) -> DeadLetter:
+    """Give a dead-lettered step a fresh retry budget and dispatch it again."""
+    with svc.db.begin() as session:
+        run = session.get(StepRun, step_run_id)
+        if run is None:
+            raise NotFound("dead letter")
+        reset = session.execute(
+            update(StepRun)
+            .where(StepRun.id == step_run_id, StepRun.dead_lettered_at.is_not(None))
+            .values(status=StepStatus.PENDING, attempts=0, dead_lettered_at=None, finished_at=None)
+        )
+        if reset.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("not_dead_lettered", "this step is not in the dead-letter list")
+        _reopen_order(session, run.order_id)
+        order = session.get(Order, run.order_id)
+        messages = ledger.dispatch_steps(session, run.order_id, (Step(run.step),), order.priority if order else "standard", utcnow())
+        for message in messages:
+            add_to_outbox(session, message, run.order_id)
+        replayed = DeadLetter(run.id, run.order_id, run.step, 0, run.last_error, None)
+    publish_outbox(svc.db, svc.publisher, messages)
+    return replayed
+
+
+def _reopen_order(session: Session, order_id: str) -> None:
+    still_dead = session.scalar(
+        select(StepRun.id).where(StepRun.order_id == order_id, StepRun.dead_lettered_at.is_not(None)).limit(1)
+    )
+    if still_dead is None:
+        ledger.transition_order(session, order_id, OrderStatus.PROCESSING)
+
+
+def upsert_product(svc: ShopServices, sku: str, data: ProductUpdate) -> tuple[Product, bool]:
+    with svc.db.begin() as session:
+        product = session.get(Product, sku, with_for_update=True)
+        created = product is None
+        if product is None:
+            product = Product(sku=sku)
+            session.add(product)
+        for field, value in data.model_dump().items():
+            setattr(product, field, value)
+    return product, created

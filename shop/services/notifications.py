@@ -1,0 +1,66 @@
+"""Customer emails: what they say, and sending each one at most once."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from shop.extensions import ShopServices
+from shop.models import Order, SideEffect
+
+
+def _money(cents: int, currency: str) -> str:
+    return f"{cents / 100:.2f} {currency}"
+
+
+def confirmation_email(order: Order, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = order.customer_email
+    message["Subject"] = f"Your order {order.id} is confirmed"
+    # A stable Message-ID lets a receiving server drop a duplicate delivery.
+    message["Message-ID"] = f"<{order.id}.confirmation@shop>"
+    body = [f"Hello {order.customer_name},", "", "thank you for your order:", ""]
+    body += [f"  {line.quantity} x {line.name}  {_money(line.total_cents, order.currency)}" for line in order.lines]
+    body += ["", f"Total: {_money(order.total_cents, order.currency)}", "", f"Track it at /track/{order.id}"]
+    message.set_content("\n".join(body))
+    return message
+
+
+def payment_failed_email(order: Order, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = order.customer_email
+    message["Subject"] = f"Payment for order {order.id} failed"
+    message["Message-ID"] = f"<{order.id}.payment-failed@shop>"
+    message.set_content(
+        f"Hello {order.customer_name},\n\nyour card was declined, so order {order.id} "
+        "was not placed and nothing was charged. The items were put back on the shelf."
+    )
+    return message
+
+
+def send_once(svc: ShopServices, order: Order, key: str, message: EmailMessage) -> bool:
+    """Send ``message`` unless one was already sent under ``key``; True if sent now.
+
+    The key is committed *before* the SMTP call, so a crash after the server
+    accepted the mail cannot cause a second one (at most once). The price: a
+    crash in the instant between that commit and the SMTP answer loses the
+    mail, which the README documents. A send that fails cleanly removes the
+    key again, so the retry sends.
+    """
+    try:
+        with svc.db.begin() as session:
+            session.add(SideEffect(key=key, order_id=order.id, kind="email", detail=message["Subject"]))
+    except IntegrityError:
+        return False
+    try:
+        svc.mailer.send(message)
+    except BaseException:
+        with svc.db.begin() as session:
+            session.execute(delete(SideEffect).where(SideEffect.key == key))
+        raise
+    return True
+

@@ -1,0 +1,191 @@
+"""The five post-purchase steps and how one is run against the ledger.
+
+Each step: claim it in the ledger (skip if done, owned or cancelled) → the side
+effect, keyed ``order:{id}:{step}`` → record the outcome and dispatch what it
+unlocks in one transaction → publish after the commit. Network calls (gateway,
+SMTP, warehouse) never run inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK, TaskMessage, publish_all
+from shop.errors import OutOfStock, PaymentDeclined, PermanentError
+from shop.extensions import ShopServices
+from shop.integrations.invoices import write_invoice
+from shop.models import Order, SideEffect, new_uuid, utcnow
+from shop.services import ledger
+from shop.services.notifications import confirmation_email, payment_failed_email, send_once
+from shop.services.outbox import add_to_outbox, publish_outbox
+from shop.services.stock import release_stock, reserve_stock
+from shop.states import Step, StepStatus
+from shop.step_policy import LOAD_ORDER_LATENCY, STEP_POLICY, backoff_seconds
+
+log = logging.getLogger(__name__)
+
+
+def effect_key(order_id: str, step: Step | str) -> str:
+    return f"order:{order_id}:{step}"
+
+
+@dataclass
+class StepOutcome:
+    status: str  # succeeded | skipped | retry | failed | dead_letter
+    retry_in: float | None = None
+    messages: list[TaskMessage] = field(default_factory=list)
+    error: str | None = None
+
+
+def load_order(svc: ShopServices, order_id: str) -> Order:
+    with svc.db.begin() as session:
+        return session.scalars(
+            select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+        ).one()
+
+
+def _record(svc: ShopServices, claim: ledger.Claim, effect_record: SideEffect | None = None) -> list[TaskMessage]:
+    with svc.db.begin() as session:
+        if effect_record is not None:
+            _add_effect_once(session, effect_record)
+        return ledger.record_success(session, claim, utcnow())
+
+
+def _add_effect_once(session: Session, record: SideEffect) -> None:
+    if session.get(SideEffect, record.key) is None:
+        session.add(record)
+
+
+def reserve_inventory(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+    svc.simulation.sleep(LOAD_ORDER_LATENCY)
+    svc.simulation.work(Step.INVENTORY)
+    # Reservation and ledger commit together: a crash before the commit undoes both.
+    with svc.db.begin() as session:
+        reserve_stock(session, claim.order_id)
+        svc.simulation.after_effect(Step.INVENTORY)
+        return ledger.record_success(session, claim, utcnow())
+
+
+def charge_payment(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+    svc.simulation.work(Step.PAYMENT)
+    order = load_order(svc, claim.order_id)
+    # Outside any transaction: the gateway is remote. Its idempotency key makes
+    # a redelivered step get the first charge back instead of a second one.
+    svc.gateway.charge(
+        idempotency_key=effect_key(order.id, Step.PAYMENT),
+        order_id=order.id,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        token=order.payment_token,
+    )
+    svc.simulation.after_effect(Step.PAYMENT)
+    return _record(svc, claim)
+
+
+def send_confirmation(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+    svc.simulation.work(Step.EMAIL)
+    order = load_order(svc, claim.order_id)
+    send_once(svc, order, effect_key(order.id, Step.EMAIL), confirmation_email(order, svc.mail_from))
+    svc.simulation.after_effect(Step.EMAIL)
+    return _record(svc, claim)
+
+
+def create_invoice(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+    svc.simulation.work(Step.INVOICE)
+    order = load_order(svc, claim.order_id)
+    # One file per order under a fixed name: a rerun rewrites it, never adds one.
+    path = write_invoice(svc.invoice_dir, order)
+    svc.simulation.after_effect(Step.INVOICE)
+    key = effect_key(order.id, Step.INVOICE)
+    return _record(svc, claim, SideEffect(key=key, order_id=order.id, kind="invoice", detail=str(path)))
+
+
+def notify_warehouse(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+    svc.simulation.work(Step.WAREHOUSE)
+    order = load_order(svc, claim.order_id)
+    key = effect_key(order.id, Step.WAREHOUSE)
+    svc.warehouse.notify(idempotency_key=key, shipment=shipment_of(order))
+    svc.simulation.after_effect(Step.WAREHOUSE)
+    return _record(svc, claim, SideEffect(key=key, order_id=order.id, kind="warehouse"))
+
+
+def shipment_of(order: Order) -> dict[str, object]:
+    return {
+        "order_id": order.id,
+        "priority": order.priority,
+        "ship_to": {"name": order.customer_name, **order.shipping_address},
+        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in order.lines],
+    }
+
+
+STEP_EFFECTS: dict[Step, Callable[[ShopServices, ledger.Claim], list[TaskMessage]]] = {
+    Step.INVENTORY: reserve_inventory,
+    Step.PAYMENT: charge_payment,
+    Step.EMAIL: send_confirmation,
+    Step.INVOICE: create_invoice,
+    Step.WAREHOUSE: notify_warehouse,
+}
+
+
+def run_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> StepOutcome:
+    """Run one step for one order; decide retry or failure from the exception kind."""
+    with svc.db.begin() as session:
+        claim = ledger.claim_step(session, order_id, step, task_id, utcnow())
+    if claim is None:
+        return StepOutcome("skipped")
+    try:
+        svc.simulation.before_effect(step)
+        messages = STEP_EFFECTS[step](svc, claim)
+    except ledger.LeaseLost:
+        return StepOutcome("skipped")
+    except (OutOfStock, PaymentDeclined) as exc:
+        publish_outbox(svc.db, svc.publisher, fail_order(svc, claim, exc))
+        return StepOutcome("failed", error=str(exc))
+    except PermanentError as exc:
+        with svc.db.begin() as session:
+            ledger.dead_letter(session, order_id, step, claim.lease_token, f"permanent: {exc}", utcnow())
+        return StepOutcome("dead_letter", error=str(exc))
+    except Exception as exc:  # transient, soft time limit, or a bug: retry within budget
+        return schedule_retry(svc, claim, exc)
+    # After the commit; a lost publish is found again by the sweeper.
+    publish_all(svc.publisher, messages)
+    return StepOutcome("succeeded", messages=messages)
+
+
+def schedule_retry(svc: ShopServices, claim: ledger.Claim, exc: Exception) -> StepOutcome:
+    error = f"{type(exc).__name__}: {exc}"
+    delay = backoff_seconds(claim.step, claim.attempt)
+    with svc.db.begin() as session:
+        scheduled = ledger.record_retry(session, claim, error, delay, utcnow())
+    if not scheduled:
+        log.error("step %s of %s dead-lettered after %d attempts: %s", claim.step, claim.order_id, claim.attempt, error)
+        return StepOutcome("dead_letter", error=error)
+    log.warning("step %s of %s retries in %.2fs: %s", claim.step, claim.order_id, delay, error)
+    return StepOutcome("retry", retry_in=delay, error=error)
+
+
+def fail_order(svc: ShopServices, claim: ledger.Claim, exc: OutOfStock | PaymentDeclined) -> list[TaskMessage]:
+    """Fail the order; after a declined card, release the stock and tell the customer."""
+    messages: list[TaskMessage] = []
+    with svc.db.begin() as session:
+        failed = ledger.fail_order(session, claim, exc.reason, str(exc), utcnow())
+        if failed and isinstance(exc, PaymentDeclined):
+            release_stock(session, claim.order_id)
+            ledger.mark_step(session, claim.order_id, Step.INVENTORY, StepStatus.SUCCEEDED, StepStatus.COMPENSATED)
+            message = TaskMessage(
+                PAYMENT_FAILED_EMAIL_TASK, STEP_POLICY[Step.EMAIL].queue, new_uuid(), {"order_id": claim.order_id}
+            )
+            add_to_outbox(session, message, claim.order_id)
+            messages.append(message)
+    return messages
+
+
+def send_payment_failed_email(svc: ShopServices, order_id: str) -> bool:
+    order = load_order(svc, order_id)
+    return send_once(svc, order, f"order:{order_id}:payment_failed_email", payment_failed_email(order, svc.mail_from))
+

@@ -1,0 +1,50 @@
+"""Stock moves: reserve and release, each one conditional UPDATE per product.
+
+Rows are touched in SKU (primary key) order so that two orders sharing
+products always lock them in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shop.errors import OutOfStock
+from shop.models import OrderLine, Product, StockReservation, utcnow
+
+
+def reserve_stock(session: Session, order_id: str) -> None:
+    """Take stock for every line of the order, or raise OutOfStock (caller rolls back)."""
+    already = set(
+        session.scalars(select(StockReservation.sku).where(StockReservation.order_id == order_id))
+    )
+    lines = session.scalars(
+        select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.sku)
+    ).all()
+    for line in lines:
+        if line.sku in already:
+            continue
+        taken = session.execute(
+            update(Product)
+            .where(Product.sku == line.sku, Product.stock >= line.quantity)
+            .values(stock=Product.stock - line.quantity)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise OutOfStock(line.sku)
+        session.add(StockReservation(order_id=order_id, sku=line.sku, quantity=line.quantity))
+    session.flush()
+
+
+def release_stock(session: Session, order_id: str) -> int:
+    """Give back every unreleased reservation of the order; return units released."""
+    released = session.execute(
+        update(StockReservation)
+        .where(StockReservation.order_id == order_id, StockReservation.released_at.is_(None))
+        .values(released_at=utcnow())
+        .returning(StockReservation.sku, StockReservation.quantity)
+    ).all()
+    for sku, quantity in sorted(released):
+        session.execute(
+            update(Product).where(Product.sku == sku).values(stock=Product.stock + quantity)
+        )
+    return sum(quantity for _, quantity in released)

@@ -1,0 +1,58 @@
+"""The Celery app, wired to the Flask app as in Flask's ``examples/celery``.
+
+Every task runs inside the Flask app context, so services see the same
+configuration, database and integrations as the web.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import setup_logging, worker_process_init
+from flask import Flask
+
+from shop import create_app
+from shop.dispatch import CeleryPublisher
+from shop.extensions import ShopServices
+from shop.logs import bound, configure_logging
+from tasks.config import celery_config
+
+
+def celery_init_app(flask_app: Flask) -> Celery:
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            context = {"task_id": self.request.id, "task": self.name, "attempt": self.request.retries + 1}
+            if "order_id" in kwargs:
+                context["order_id"] = kwargs["order_id"]
+            with flask_app.app_context(), bound(**context):
+                return self.run(*args, **kwargs)
+
+    celery = Celery(
+        flask_app.name,
+        task_cls=FlaskTask,
+        include=["tasks.steps", "tasks.notifications", "tasks.maintenance"],
+    )
+    celery.config_from_object(celery_config(flask_app.config))
+    celery.set_default()
+    flask_app.extensions["celery"] = celery
+    services: ShopServices = flask_app.extensions["shop"]
+    # Inside workers, publish through the worker's own app (its producer pool),
+    # retrying briefly: the sweeper covers what still fails.
+    services.publisher = CeleryPublisher(celery, retry=True)
+    return celery
+
+
+flask_app = create_app()
+app = celery_init_app(flask_app)
+
+
+@setup_logging.connect
+def _json_logs(**_: Any) -> None:
+    configure_logging(flask_app.config["LOG_LEVEL"])
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    # Pool connections inherited across fork would be shared by two processes.
+    flask_app.extensions["shop"].db.engine.dispose(close=False)

@@ -1,0 +1,76 @@
+"""Celery settings derived from the shop's configuration.
+
+Celery on Redis has sharp edges; each setting below names the one it avoids.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from kombu import Queue
+
+from shop.dispatch import RELAY_TASK, SWEEP_TASK
+from shop.states import Step
+from shop.step_policy import MAINTENANCE_QUEUE, QUEUES, STEP_POLICY, time_limits
+
+# Redis redelivers an unacknowledged message after this many seconds. It must
+# outlast the longest hard limit plus the longest retry countdown (Celery holds
+# ETA messages unacknowledged in the worker: a longer ETA would be redelivered
+# again and again). Kept short so a message held by a dead worker comes back fast.
+VISIBILITY_TIMEOUT = int(os.environ.get("BROKER_VISIBILITY_TIMEOUT", "60"))
+_LONGEST_HOLD = max(time_limits(s)[1] + STEP_POLICY[s].backoff_cap for s in Step)
+if VISIBILITY_TIMEOUT <= _LONGEST_HOLD:
+    raise RuntimeError(f"BROKER_VISIBILITY_TIMEOUT={VISIBILITY_TIMEOUT} must exceed {_LONGEST_HOLD:.0f}s")
+
+RELAY_INTERVAL = float(os.environ.get("RELAY_INTERVAL", "2"))
+SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "5"))
+
+
+def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": 5,
+        "retry_on_timeout": True,
+        "health_check_interval": 10,
+    }
+    return {
+        "broker_url": flask_config["CELERY_BROKER_URL"],
+        "result_backend": flask_config["CELERY_RESULT_BACKEND"],
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
+        # The ledger is the source of truth; results would cost ~14% of enqueue rate.
+        "task_ignore_result": True,
+        # At-least-once: ack after the task, requeue when the process dies mid-task,
+        # and hold one message per process so a crash strands at most one.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # A lost broker connection cannot ack late tasks; cancel them so they are
+        # redelivered instead of finishing into the void.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_default_queue": "orders",
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        # Flower sees every task: sent, started, retried, succeeded, failed.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {
+            "relay-outbox": {
+                "task": RELAY_TASK,
+                "schedule": timedelta(seconds=RELAY_INTERVAL),
+                "options": {"queue": MAINTENANCE_QUEUE, "expires": RELAY_INTERVAL * 5},
+            },
+            "sweep-stuck-steps": {
+                "task": SWEEP_TASK,
+                "schedule": timedelta(seconds=SWEEP_INTERVAL),
+                "options": {"queue": MAINTENANCE_QUEUE, "expires": SWEEP_INTERVAL * 5},
+            },
+        },
+    }
