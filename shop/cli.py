@@ -41,11 +41,11 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.command("seed")
-def seed() -> None:
-    """Load the demo catalog (creates or updates about 12 products)."""
-    for sku, data in DEMO_CATALOG.items():
-        admin.upsert_product(services(), sku, ProductUpdate(**data))
-    click.echo(f"seeded {len(DEMO_CATALOG)} products")
+@click.option("--reset", is_flag=True, help="Also reset existing demo products (price, stock).")
+def seed(reset: bool) -> None:
+    """Load the demo catalog: adds the missing products of about 12; --reset restores all."""
+    added = admin.seed_products(services(), {sku: ProductUpdate(**d) for sku, d in DEMO_CATALOG.items()}, reset)
+    click.echo(f"demo catalog: {added} products added or reset, {len(DEMO_CATALOG) - added} kept")
 
 
 @click.group("dead-letters")

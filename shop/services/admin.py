@@ -97,3 +97,13 @@ def upsert_product(svc: ShopServices, sku: str, data: ProductUpdate) -> tuple[Pr
         for field, value in data.model_dump().items():
             setattr(product, field, value)
     return product, created
+
+
+def seed_products(svc: ShopServices, catalog: dict[str, ProductUpdate], reset: bool) -> int:
+    """Add the products that are missing (all of them with ``reset``); return how many."""
+    with svc.db.begin() as session:
+        existing = set(session.scalars(select(Product.sku).where(Product.sku.in_(catalog))))
+    chosen = [sku for sku in catalog if reset or sku not in existing]
+    for sku in chosen:
+        upsert_product(svc, sku, catalog[sku])
+    return len(chosen)

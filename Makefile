@@ -1,0 +1,21 @@
+# Thin targets: each calls one script. See README.md.
+.PHONY: run test bench bench-quick install lint
+
+run: install
+	scripts/run.sh
+
+test: install
+	scripts/test.sh $(ARGS)
+
+bench: install
+	scripts/bench.sh
+
+bench-quick: install
+	scripts/bench.sh --quick
+
+install:
+	scripts/install.sh
+
+lint: install
+	.venv/bin/ruff check shop tasks tests bench
+	.venv/bin/mypy

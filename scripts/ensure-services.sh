@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Make sure what the tests need is installed and running: redis-server (binary:
+# tests start their own), PostgreSQL on 127.0.0.1:5432, Chromium, docker-compose.
+# Installs with apt-get when run as root; otherwise says what is missing.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v pg_ctlcluster >/dev/null || command -v pg_ctl >/dev/null || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} — install them (e.g. sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi
+PGHOST=127.0.0.1
+if ! pg_isready -q -h "$PGHOST" -p 5432 2>/dev/null; then
+  echo "starting PostgreSQL"
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+  if [ -n "$version" ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_isready -q -h "$PGHOST" -p 5432 && break; sleep 1; done
+fi
+pg_isready -q -h "$PGHOST" -p 5432 || { echo "PostgreSQL is not answering on $PGHOST:5432" >&2; exit 1; }
+# The tests connect as postgres to database "test" (trust auth on loopback, as on CI).
+if ! psql -h "$PGHOST" -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
+  su postgres -c "psql -c 'select 1'" >/dev/null 2>&1 && su postgres -c "createdb test" 2>/dev/null || true
+  psql -h "$PGHOST" -U postgres -d test -c 'select 1' >/dev/null || {
+    echo "cannot connect as postgres to database test on $PGHOST (set TEST_POSTGRES_URL)" >&2; exit 1; }
+fi

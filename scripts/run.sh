@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make run`: the whole shop on this machine — web, worker, beat and Flower —
+# with SQLite under var/ unless DATABASE_URL says otherwise, and the Redis at
+# REDIS_URL, or a private redis-server on a free port when none answers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var
+export PATH="$PWD/.venv/bin:$PATH"
+
+# Credentials: generated once, kept under var/ (never in the repository).
+[ -s var/secret-key ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > var/secret-key
+[ -s var/admin-token ] || python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > var/admin-token
+export SECRET_KEY=${SECRET_KEY:-$(cat var/secret-key)}
+export ADMIN_TOKEN=${ADMIN_TOKEN:-$(cat var/admin-token)}
+export FLOWER_BASIC_AUTH=${FLOWER_BASIC_AUTH:-admin:$ADMIN_TOKEN}
+export SHOP_PORT=${SHOP_PORT:-5000}
+export FLOWER_PORT=${FLOWER_PORT:-5555}
+export FLOWER_URL=${FLOWER_URL:-http://127.0.0.1:$FLOWER_PORT}
+
+redis_answers() { python3 - "$1" <<'PY'
+import sys, redis
+try:
+    redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
+except Exception:
+    sys.exit(1)
+PY
+}
+
+procfile=var/Procfile
+: > "$procfile"
+REDIS_URL=${REDIS_URL:-redis://localhost:6379/0}
+if redis_answers "$REDIS_URL"; then
+  echo "using Redis at $REDIS_URL"
+else
+  if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "no Redis answers at $REDIS_URL and redis-server is missing: installing it (apt-get)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+      echo "No Redis answers at $REDIS_URL and redis-server is not installed." >&2
+      echo "Install it (sudo apt-get install redis-server), or point REDIS_URL at a running Redis." >&2
+      exit 1
+    fi
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p var/redis
+  # appendonly: accepted work in the queues survives a restart of this Redis.
+  echo "redis: redis-server --port $port --bind 127.0.0.1 --dir $PWD/var/redis --appendonly yes --save ''" >> "$procfile"
+  REDIS_URL=redis://127.0.0.1:$port/0
+  echo "starting a private redis-server at $REDIS_URL"
+fi
+export REDIS_URL
+
+flask --app shop db upgrade
+flask --app shop seed
+
+cat >> "$procfile" <<PROCS
+web: flask --app shop run --host 127.0.0.1 --port $SHOP_PORT
+worker: celery -A tasks worker -Q maintenance,express,payments,orders,fulfilment -c 4 -l INFO
+beat: celery -A tasks beat -s var/celerybeat-schedule -l INFO
+flower: celery -A tasks flower --address=127.0.0.1 --port=$FLOWER_PORT --basic-auth=$FLOWER_BASIC_AUTH --max-tasks=10000
+PROCS
+
+cat <<MSG
+
+  shop     http://127.0.0.1:$SHOP_PORT/
+  admin    http://127.0.0.1:$SHOP_PORT/admin        token: $ADMIN_TOKEN
+  Flower   http://127.0.0.1:$FLOWER_PORT/           user: admin  password: $ADMIN_TOKEN
+  API      curl -X POST http://127.0.0.1:$SHOP_PORT/orders -H 'Content-Type: application/json' -d @docs/example-order.json
+
+  Ctrl-C stops everything.
+
+MSG
+exec honcho start -f "$procfile" -d "$PWD"
