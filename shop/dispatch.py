@@ -18,6 +18,7 @@ from shop.states import Step
 log = logging.getLogger(__name__)
 
 PAYMENT_FAILED_EMAIL_TASK = "notifications.payment_failed_email"
+REFUND_TASK = "payments.refund"
 RELAY_TASK = "maintenance.relay_outbox"
 SWEEP_TASK = "maintenance.sweep"
 

@@ -31,7 +31,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
     celery = Celery(
         flask_app.name,
         task_cls=FlaskTask,
-        include=["tasks.steps", "tasks.notifications", "tasks.maintenance"],
+        include=["tasks.steps", "tasks.notifications", "tasks.compensation", "tasks.maintenance"],
     )
     celery.config_from_object(celery_config(flask_app.config))
     celery.set_default()

@@ -14,6 +14,7 @@ from shop.extensions import services
 from shop.integrations.invoices import invoice_path
 from shop.schemas import OrderAccepted, OrderRequest
 from shop.services import queries
+from shop.services.cancellation import cancel_order
 from shop.services.checkout import place_order
 
 bp = Blueprint("orders", __name__)
@@ -77,3 +78,10 @@ def order_invoice(order_id: str) -> Response:
     if not path.is_file():
         raise NotFound("invoice")
     return send_file(path, mimetype="application/pdf", download_name=f"invoice-{order_id}.pdf")
+
+
+@bp.post("/orders/<order_id>/cancel")
+def cancel(order_id: str) -> Response:
+    """Cancel before shipment: 200 (also when already cancelled), 404, or 409 once shipped."""
+    result = cancel_order(services(), order_id)
+    return jsonify({"order_id": result.order_id, "status": result.status, "refund": result.refund})

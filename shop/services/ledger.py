@@ -146,6 +146,15 @@ def record_success(session: Session, claim: Claim, now: datetime) -> list[TaskMe
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(f"{claim.step} of {claim.order_id}")
+    # Lock the order row and check it is still active: a cancel that committed
+    # first makes this transaction roll back (and with it, say, a reservation).
+    still_active = session.execute(
+        update(Order)
+        .where(Order.id == claim.order_id, Order.status.in_(ACTIVE_ORDER_STATUSES))
+        .values(updated_at=now)
+    )
+    if still_active.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(f"order {claim.order_id} is no longer active")
     if claim.step == Step.PAYMENT:
         session.execute(
             update(Order).where(Order.id == claim.order_id).values(pending_fanout=len(FANOUT))

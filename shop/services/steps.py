@@ -12,19 +12,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK, TaskMessage, publish_all
 from shop.errors import OutOfStock, PaymentDeclined, PermanentError
 from shop.extensions import ShopServices
 from shop.integrations.invoices import write_invoice
-from shop.models import Order, SideEffect, new_uuid, utcnow
+from shop.models import Order, SideEffect, StepRun, new_uuid, utcnow
 from shop.services import ledger
+from shop.services.cancellation import refund_payment
 from shop.services.notifications import confirmation_email, payment_failed_email, send_once
 from shop.services.outbox import add_to_outbox, publish_outbox
 from shop.services.stock import release_stock, reserve_stock
-from shop.states import Step, StepStatus
+from shop.states import OrderStatus, Step, StepStatus
 from shop.step_policy import LOAD_ORDER_LATENCY, STEP_POLICY, backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def run_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> Step
         svc.simulation.before_effect(step)
         messages = STEP_EFFECTS[step](svc, claim)
     except ledger.LeaseLost:
+        settle_lost_lease(svc, claim)
         return StepOutcome("skipped")
     except (OutOfStock, PaymentDeclined) as exc:
         publish_outbox(svc.db, svc.publisher, fail_order(svc, claim, exc))
@@ -155,6 +157,21 @@ def run_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> Step
     # After the commit; a lost publish is found again by the sweeper.
     publish_all(svc.publisher, messages)
     return StepOutcome("succeeded", messages=messages)
+
+
+def settle_lost_lease(svc: ShopServices, claim: ledger.Claim) -> None:
+    """The step's outcome could not be recorded. If the order was cancelled
+    meanwhile, close the step, and give back a charge made after the cancel."""
+    with svc.db.begin() as session:
+        cancelled = session.scalar(select(Order.status).where(Order.id == claim.order_id)) == OrderStatus.CANCELLED
+        if cancelled:
+            session.execute(
+                update(StepRun)
+                .where(StepRun.order_id == claim.order_id, StepRun.lease_token == claim.lease_token)
+                .values(status=StepStatus.SKIPPED, finished_at=utcnow(), lease_expires_at=None)
+            )
+    if cancelled and claim.step == Step.PAYMENT:
+        refund_payment(svc, claim.order_id)
 
 
 def schedule_retry(svc: ShopServices, claim: ledger.Claim, exc: Exception) -> StepOutcome:
