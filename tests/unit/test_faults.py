@@ -1,0 +1,32 @@
+"""FAULTS parsing and the simulated faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop.errors import PermanentError, TransientError
+from shop.integrations.faults import Simulation, parse_faults
+from shop.states import Step
+
+
+def test_faults_spec_is_parsed_per_step_and_kind() -> None:
+    faults = parse_faults("payment:transient=0.3, email:hang=0.05,invoice:crash=0.02,payment:permanent=1")
+    assert faults == {
+        Step.PAYMENT: {"transient": 0.3, "permanent": 1.0},
+        Step.EMAIL: {"hang": 0.05},
+        Step.INVOICE: {"crash": 0.02},
+    }
+
+
+@pytest.mark.parametrize("spec", ["payment", "payment:slow=0.1", "parcel:transient=0.1", "email:hang=2", "email:crash=x"])
+def test_bad_faults_spec_is_refused_with_a_readable_message(spec: str) -> None:
+    with pytest.raises(ValueError, match="bad FAULTS entry"):
+        parse_faults(spec)
+
+
+def test_certain_faults_always_fire_before_the_effect() -> None:
+    with pytest.raises(TransientError):
+        Simulation(0, parse_faults("payment:transient=1")).before_effect(Step.PAYMENT)
+    with pytest.raises(PermanentError):
+        Simulation(0, parse_faults("email:permanent=1")).before_effect(Step.EMAIL)
+    Simulation(0, parse_faults("email:permanent=1")).before_effect(Step.PAYMENT)  # other steps untouched
