@@ -21,12 +21,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from shop.api import register_api
     from shop.cli import register_cli
     from shop.extensions import init_services
-    from shop.logs import configure_logging
+    from shop.logs import configure_logging, register_request_context
     from shop.metrics import register_metrics
+    from shop.web import register_web
 
     configure_logging(app.config["LOG_LEVEL"])
+    register_request_context(app)
     init_services(app)
     register_api(app)
+    register_web(app)
     register_metrics(app)
     register_cli(app)
     return app

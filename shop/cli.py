@@ -73,12 +73,13 @@ def dead_letters_replay(step_run_id: int) -> None:
 
 @click.command("queues")
 def queues() -> None:
-    """Waiting, running, scheduled and dead per queue."""
+    """Waiting, in flight, running, scheduled and dead per queue."""
     stats = queue_stats(services(), current_app.config["CELERY_BROKER_URL"])
-    click.echo(f"{'queue':<12}{'waiting':>9}{'running':>9}{'scheduled':>11}{'dead':>6}")
+    header = ("waiting", 9), ("in flight", 11), ("running", 9), ("scheduled", 11), ("dead", 6)
+    click.echo(f"{'queue':<12}" + "".join(f"{name:>{width}}" for name, width in header))
     for name, row in stats["queues"].items():
-        waiting = "?" if row["waiting"] is None else row["waiting"]
-        click.echo(f"{name:<12}{waiting:>9}{row['running']:>9}{row['scheduled']:>11}{row['dead']:>6}")
+        waiting, in_flight = ("?" if row[k] is None else row[k] for k in ("waiting", "in_flight"))
+        click.echo(f"{name:<12}{waiting:>9}{in_flight:>11}{row['running']:>9}{row['scheduled']:>11}{row['dead']:>6}")
     if not stats["broker_reachable"]:
         click.echo("broker unreachable: waiting counts unknown", err=True)
 

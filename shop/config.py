@@ -43,4 +43,10 @@ def from_environment() -> dict[str, Any]:
         "RATE_LIMIT_PER_MINUTE": int(os.environ.get("RATE_LIMIT_PER_MINUTE", 600)),
         "FLOWER_URL": os.environ.get("FLOWER_URL", "http://localhost:5555"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Shared by all workers through Redis (shop.integrations.rate_limit / circuit_breaker).
+        "WAREHOUSE_RATE_PER_SECOND": _float("WAREHOUSE_RATE_PER_SECOND", 50.0),
+        "WAREHOUSE_RATE_BURST": _float("WAREHOUSE_RATE_BURST", 0.0),  # 0: one second's worth
+        "WAREHOUSE_RATE_MAX_WAIT_SECONDS": _float("WAREHOUSE_RATE_MAX_WAIT_SECONDS", 1.0),
+        "PAYMENT_BREAKER_THRESHOLD": int(_float("PAYMENT_BREAKER_THRESHOLD", 5)),
+        "PAYMENT_BREAKER_RESET_SECONDS": _float("PAYMENT_BREAKER_RESET_SECONDS", 30.0),
     }

@@ -10,7 +10,15 @@ class ShopError(Exception):
 
 
 class TransientError(ShopError):
-    """Worth retrying: a timeout, a 5xx, a dropped connection."""
+    """Worth retrying: a timeout, a 5xx, a dropped connection.
+
+    ``retry_after`` is the earliest moment a retry can help (an open circuit
+    says when it will let a probe through); the retry waits at least that long.
+    """
+
+    def __init__(self, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(ShopError):
@@ -34,9 +42,7 @@ class PaymentDeclined(PermanentError):
 class RequestRejected(ShopError):
     """A request the API refuses; carries the HTTP status and JSON error code."""
 
-    def __init__(
-        self, status: int, code: str, message: str, details: list[Any] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -84,7 +84,7 @@ class Order(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_order_id)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.RECEIVED)
-    failure_reason: Mapped[Optional[str]] = mapped_column(String(40))
+    failure_reason: Mapped[str | None] = mapped_column(String(40))
     customer_email: Mapped[str] = mapped_column(String(320), index=True)
     customer_name: Mapped[str] = mapped_column(String(200))
     shipping_address: Mapped[dict[str, Any]]
@@ -95,8 +95,8 @@ class Order(Base):
     # Fan-out steps still to finish; the step that brings it to 0 completes the
     # order. One conditional UPDATE on this row serialises the three finishers.
     pending_fanout: Mapped[int] = mapped_column(Integer, default=0)
-    idempotency_key: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
-    request_fingerprint: Mapped[Optional[str]] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -141,20 +141,20 @@ class StepRun(Base):
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=StepStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[Optional[str]] = mapped_column(Text)
-    task_id: Mapped[Optional[str]] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str] = mapped_column(String(32))
     # When the step was last handed to the broker; NULL = not yet dispatched.
-    dispatched_at: Mapped[Optional[datetime]]
-    started_at: Mapped[Optional[datetime]]
-    finished_at: Mapped[Optional[datetime]]
+    dispatched_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
     # A running step owns the row until this time; after it the sweeper may
     # hand the step to another worker (the owner died or hung).
-    lease_expires_at: Mapped[Optional[datetime]]
+    lease_expires_at: Mapped[datetime | None]
     # Random per claim: only the claimant may record the outcome, even when a
     # visibility-timeout redelivery runs a second copy of the same message.
-    lease_token: Mapped[Optional[str]] = mapped_column(String(36))
-    dead_lettered_at: Mapped[Optional[datetime]]
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    dead_lettered_at: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="steps")
 
@@ -167,13 +167,13 @@ class OutboxMessage(Base):
 
     # Doubles as the Celery task id, so a re-publish is recognisably the same.
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    order_id: Mapped[Optional[str]] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"))
     task_name: Mapped[str] = mapped_column(String(100))
     queue: Mapped[str] = mapped_column(String(32))
     args: Mapped[dict[str, Any]]
     publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    published_at: Mapped[Optional[datetime]]
+    published_at: Mapped[datetime | None]
 
 
 class StockReservation(Base):
@@ -187,7 +187,7 @@ class StockReservation(Base):
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
     quantity: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    released_at: Mapped[Optional[datetime]]
+    released_at: Mapped[datetime | None]
 
 
 class PaymentCharge(Base):
@@ -201,9 +201,9 @@ class PaymentCharge(Base):
     amount_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))  # succeeded | declined
-    decline_code: Mapped[Optional[str]] = mapped_column(String(40))
+    decline_code: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    refunded_at: Mapped[Optional[datetime]]
+    refunded_at: Mapped[datetime | None]
 
 
 class SideEffect(Base):
@@ -217,7 +217,35 @@ class SideEffect(Base):
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    detail: Mapped[Optional[str]] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduledJob(Base):
+    """Work due at a time: a follow-up email, the cancellation of an unpaid order.
+
+    The due time lives here, not in a Celery ETA: an ETA message is held
+    unacknowledged by a worker and comes back after the visibility timeout, so
+    a 24-hour ETA would be redelivered every minute. Beat hands over due rows
+    by a conditional UPDATE on ``claimed_at``; ``done_at`` marks one run.
+    """
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (
+        UniqueConstraint("order_id", "kind", name="uq_scheduled_jobs_order_kind"),
+        Index("ix_scheduled_jobs_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime]
+    # A hand-over owns the job until claimed_at + the claim time; a job whose
+    # message or worker was lost is handed over again after that.
+    claimed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -228,6 +256,7 @@ __all__ = [
     "OutboxMessage",
     "PaymentCharge",
     "Product",
+    "ScheduledJob",
     "SideEffect",
     "StepRun",
     "StockReservation",

@@ -57,14 +57,10 @@ NEXT_STEPS: dict[Step, tuple[Step, ...]] = {
 }
 
 # Order statuses from which no step may start any more.
-FINAL_ORDER_STATUSES = frozenset(
-    {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED}
-)
+FINAL_ORDER_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.RECEIVED: frozenset(
-        {OrderStatus.PROCESSING, OrderStatus.FAILED, OrderStatus.CANCELLED}
-    ),
+    OrderStatus.RECEIVED: frozenset({OrderStatus.PROCESSING, OrderStatus.FAILED, OrderStatus.CANCELLED}),
     OrderStatus.PROCESSING: frozenset(
         {
             OrderStatus.COMPLETED,
@@ -73,9 +69,7 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
             OrderStatus.CANCELLED,
         }
     ),
-    OrderStatus.NEEDS_ATTENTION: frozenset(
-        {OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.CANCELLED}
-    ),
+    OrderStatus.NEEDS_ATTENTION: frozenset({OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.CANCELLED}),
     OrderStatus.COMPLETED: frozenset(),
     OrderStatus.FAILED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),

@@ -24,9 +24,12 @@ class StepPolicy:
     latency: float  # simulated work in seconds at SIMULATED_LATENCY_SCALE=1
 
 
+# Hard limits bound recovery: a step abandoned by a dead worker is handed out
+# again once its lease (hard limit + grace) expires and the sweeper runs, so
+# the longest lease plus the sweep interval must stay under 30 s.
 STEP_POLICY: dict[Step, StepPolicy] = {
     Step.INVENTORY: StepPolicy("orders", 5, 1.0, 30.0, 8.0, 10.0, 0.5),
-    Step.PAYMENT: StepPolicy("payments", 5, 2.0, 30.0, 15.0, 20.0, 1.5),
+    Step.PAYMENT: StepPolicy("payments", 5, 2.0, 30.0, 10.0, 15.0, 1.5),
     Step.EMAIL: StepPolicy("fulfilment", 8, 2.0, 30.0, 10.0, 15.0, 0.8),
     Step.INVOICE: StepPolicy("fulfilment", 5, 1.0, 30.0, 10.0, 15.0, 1.2),
     Step.WAREHOUSE: StepPolicy("fulfilment", 8, 2.0, 30.0, 5.0, 10.0, 0.3),

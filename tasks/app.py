@@ -15,23 +15,28 @@ from flask import Flask
 from shop import create_app
 from shop.dispatch import CeleryPublisher
 from shop.extensions import ShopServices
-from shop.logs import bound, configure_logging
+from shop.logs import bound, configure_logging, task_context
 from tasks.config import celery_config
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            context = {"task_id": self.request.id, "task": self.name, "attempt": self.request.retries + 1}
-            if "order_id" in kwargs:
-                context["order_id"] = kwargs["order_id"]
+            context = task_context(self.name, self.request.id, self.request.retries, kwargs)
             with flask_app.app_context(), bound(**context):
                 return self.run(*args, **kwargs)
 
     celery = Celery(
         flask_app.name,
         task_cls=FlaskTask,
-        include=["tasks.steps", "tasks.notifications", "tasks.compensation", "tasks.maintenance"],
+        include=[
+            "tasks.steps",
+            "tasks.notifications",
+            "tasks.compensation",
+            "tasks.maintenance",
+            "tasks.scheduling",
+            "tasks.monitoring",
+        ],
     )
     celery.config_from_object(celery_config(flask_app.config))
     celery.set_default()

@@ -12,6 +12,7 @@ from typing import Any
 from kombu import Queue
 
 from shop.dispatch import RELAY_TASK, SWEEP_TASK
+from shop.services.scheduling import HAND_OVER_TASK
 from shop.states import Step
 from shop.step_policy import MAINTENANCE_QUEUE, QUEUES, STEP_POLICY, time_limits
 
@@ -26,6 +27,7 @@ if VISIBILITY_TIMEOUT <= _LONGEST_HOLD:
 
 RELAY_INTERVAL = float(os.environ.get("RELAY_INTERVAL", "2"))
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "5"))
+SCHEDULER_INTERVAL = float(os.environ.get("SCHEDULER_INTERVAL", "10"))
 
 
 def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +54,9 @@ def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "broker_connection_retry_on_startup": True,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        # Each worker also consumes its own direct queue: the watchdog's canary
+        # travels through it to prove this very worker still consumes.
+        "worker_direct": True,
         "task_default_queue": "orders",
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -71,6 +76,12 @@ def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
                 "task": SWEEP_TASK,
                 "schedule": timedelta(seconds=SWEEP_INTERVAL),
                 "options": {"queue": MAINTENANCE_QUEUE, "expires": SWEEP_INTERVAL * 5},
+            },
+            # Due times live in the database; beat only says "look now" (shop.services.scheduling).
+            "hand-over-due-jobs": {
+                "task": HAND_OVER_TASK,
+                "schedule": timedelta(seconds=SCHEDULER_INTERVAL),
+                "options": {"queue": MAINTENANCE_QUEUE, "expires": SCHEDULER_INTERVAL * 5},
             },
         },
     }

@@ -22,4 +22,4 @@ def relay() -> int:
 @app.task(name=SWEEP_TASK, ignore_result=True, soft_time_limit=20, time_limit=30)
 def sweep_stuck_steps() -> int:
     """Redispatch steps whose lease expired or whose message was lost."""
-    return sweep(services(), stale_dispatch_seconds=STALE_DISPATCH_SECONDS)
+    return sweep(services(), app.conf.broker_url, stale_dispatch_seconds=STALE_DISPATCH_SECONDS)

@@ -94,13 +94,20 @@ def _flush(url: str) -> None:
 
 
 @pytest.fixture(params=BACKENDS, scope="module")
-def stack(request: pytest.FixtureRequest, databases: Databases, redis_server: RedisServer,
-          smtp: SmtpSink, warehouse: WarehouseReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest,
+    databases: Databases,
+    redis_server: RedisServer,
+    smtp: SmtpSink,
+    warehouse: WarehouseReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     """A full shop on each backend, with one running worker, shared by a test module."""
     _flush(redis_server.url)
     workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
-    with Stack(databases.new(request.param), redis_server.url, workdir,
-               SMTP_URL=smtp.url, WAREHOUSE_URL=warehouse.url) as s:
+    with Stack(
+        databases.new(request.param), redis_server.url, workdir, SMTP_URL=smtp.url, WAREHOUSE_URL=warehouse.url
+    ) as s:
         s.backend = request.param  # type: ignore[attr-defined]
         s.start_worker()
         yield s
@@ -130,8 +137,9 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def db_stack(databases: Databases, redis_server: RedisServer, tmp_path: Path,
-             request: pytest.FixtureRequest) -> Iterator[Stack]:
+def db_stack(
+    databases: Databases, redis_server: RedisServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     """A stack without workers on PostgreSQL (or the backend named by the test's param)."""
     backend = getattr(request, "param", "postgresql")
     with Stack(databases.new(backend), redis_server.url, tmp_path) as s:

@@ -1,13 +1,15 @@
-"""Every error answer is JSON: {"error": {"code", "message", "details"}}."""
+"""Error answers: JSON {"error": {"code", "message", "details"}} on every API path,
+a simple HTML page on the browser pages of the web UI."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, TypeVar
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from shop.errors import RequestRejected
 
@@ -29,6 +31,30 @@ _CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+# Paths whose clients expect JSON errors; everything else is a page for people.
+JSON_PATHS = (
+    "/orders",
+    "/products",
+    "/admin/api",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/metrics",
+)
+
+
+def is_json_path(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in JSON_PATHS)
+
+
+def error_answer(status: int, code: str, message: str, details: list[Any] | None = None) -> Response:
+    """The JSON error body on API paths, an HTML error page on browser pages."""
+    if is_json_path(request.path):
+        return error_response(status, code, message, details)
+    title = HTTP_STATUS_CODES.get(status, "Error")
+    page = render_template("error.html", status=status, title=title, message=message)
+    return Response(page, status, mimetype="text/html")
 
 
 def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> Response:
@@ -53,12 +79,13 @@ def parse_body(model: type[M], raw: bytes, is_json: bool) -> M:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestRejected)
     def _rejected(exc: RequestRejected) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_answer(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
-        response = error_response(status, _CODES.get(status, "http_error"), exc.description or exc.name)
+        code = _CODES.get(status, "http_error")
+        response = error_answer(status, code, exc.description or exc.name)
         if exc.response is not None and "Retry-After" in exc.response.headers:
             response.headers["Retry-After"] = exc.response.headers["Retry-After"]
         return response
@@ -66,4 +93,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "something went wrong on our side")
+        return error_answer(500, "internal_error", "something went wrong on our side")

@@ -85,7 +85,11 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/healthz": {
-            "get": {"operationId": "healthz", "summary": "Liveness.", "responses": {"200": _json(_ref(Health), "alive")}}
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness.",
+                "responses": {"200": _json(_ref(Health), "alive")},
+            }
         },
         "/readyz": {
             "get": {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from typing import cast
+
 import redis
 
 from shop.step_policy import QUEUES
@@ -36,3 +40,19 @@ def queue_depths(url: str) -> dict[str, int]:
     depths = {queue: sum(counts[i * 4 : i * 4 + 4]) for i, queue in enumerate(QUEUES)}
     depths["in_flight"] = counts[-1]
     return depths
+
+
+def in_flight_by_queue(url: str) -> dict[str, int]:
+    """Delivered but unacknowledged messages (running, or held for a retry countdown) per queue.
+
+    kombu stores each as JSON ``[message, exchange, routing_key]``; our queues are
+    routed by their own name. Reads the whole hash: it holds at most prefetch ×
+    worker processes, plus retries waiting out their countdown."""
+    counts: Counter[str] = Counter()
+    for raw in cast(list[bytes], client(url).hvals(UNACKED_HASH)):
+        try:
+            message, _exchange, routing_key = json.loads(raw)
+            counts[routing_key or message["properties"]["delivery_info"]["routing_key"]] += 1
+        except (ValueError, KeyError, TypeError):
+            counts["unknown"] += 1
+    return dict(counts)

@@ -3,7 +3,8 @@
 ``FAULTS="payment:transient=0.3,email:hang=0.05,invoice:crash=0.02"``
   transient  raise a TransientError before the side effect (retried)
   permanent  raise a PermanentError before the side effect (dead letter)
-  hang       sleep past the step's hard time limit (the pool kills the process)
+  slow       sleep past the soft time limit only (a clean, counted retry)
+  hang       stay stuck past the hard time limit, deaf to the soft one (the pool kills the process)
   crash      SIGKILL this process after the side effect, before it is recorded
 """
 
@@ -16,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 
 from shop.errors import PermanentError, TransientError
-from shop.step_policy import STEP_POLICY, time_limits
 from shop.states import Step
+from shop.step_policy import STEP_POLICY, time_limits
 
-FAULT_KINDS = ("transient", "permanent", "hang", "crash")
+FAULT_KINDS = ("transient", "permanent", "slow", "hang", "crash")
 
 
 def parse_faults(spec: str) -> dict[Step, dict[str, float]]:
@@ -65,9 +66,24 @@ class Simulation:
             raise TransientError(f"injected transient fault in {step}")
         if self._hit(step, "permanent"):
             raise PermanentError(f"injected permanent fault in {step}")
+        if self._hit(step, "slow"):
+            soft, hard = time_limits(step)
+            time.sleep((soft + hard) / 2)  # the soft limit's exception ends this sleep
         if self._hit(step, "hang"):
-            time.sleep(time_limits(step)[1] + 5)
+            hang_past_hard_limit(step)
 
     def after_effect(self, step: Step) -> None:
         if self._hit(step, "crash"):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hang_past_hard_limit(step: Step) -> None:
+    """Stay stuck past the hard limit, like a call blocked in C that the soft
+    limit's exception cannot interrupt: only killing the process ends it."""
+    deadline = time.monotonic() + time_limits(step)[1] + 5
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(max(deadline - time.monotonic(), 0))
+        except BaseException as exc:  # the soft limit's exception, swallowed on purpose
+            if type(exc).__name__ != "SoftTimeLimitExceeded":
+                raise

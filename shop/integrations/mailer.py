@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
-import socket
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -50,7 +49,7 @@ class SmtpMailer:
             if 400 <= exc.smtp_code < 500:
                 raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientError(f"SMTP unavailable: {exc}") from exc
 
 

@@ -43,9 +43,7 @@ class SimulatedGateway:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def charge(
-        self, *, idempotency_key: str, order_id: str, amount_cents: int, currency: str, token: str
-    ) -> Charge:
+    def charge(self, *, idempotency_key: str, order_id: str, amount_cents: int, currency: str, token: str) -> Charge:
         """Charge once per key; a repeated key returns the first outcome."""
         decline_code = None if token in APPROVED_TOKENS else DECLINED_TOKENS.get(token, "invalid_token")
         record = PaymentCharge(

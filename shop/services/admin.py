@@ -38,7 +38,9 @@ class DeadLetter:
         }
 
 
-def list_orders(svc: ShopServices, status: str | None = None, search: str | None = None, limit: int = 100) -> list[Order]:
+def list_orders(
+    svc: ShopServices, status: str | None = None, search: str | None = None, limit: int = 100
+) -> list[Order]:
     query = select(Order).order_by(Order.created_at.desc()).limit(limit)
     if status:
         query = query.where(Order.status == status)
@@ -71,7 +73,9 @@ def replay_dead_letter(svc: ShopServices, step_run_id: int) -> DeadLetter:
             raise Conflict("not_dead_lettered", "this step is not in the dead-letter list")
         _reopen_order(session, run.order_id)
         order = session.get(Order, run.order_id)
-        messages = ledger.dispatch_steps(session, run.order_id, (Step(run.step),), order.priority if order else "standard", utcnow())
+        messages = ledger.dispatch_steps(
+            session, run.order_id, (Step(run.step),), order.priority if order else "standard", utcnow()
+        )
         for message in messages:
             add_to_outbox(session, message, run.order_id)
         replayed = DeadLetter(run.id, run.order_id, run.step, 0, run.last_error, None)

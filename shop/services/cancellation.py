@@ -61,7 +61,7 @@ def cancel_order(svc: ShopServices, order_id: str) -> Cancellation:
     return Cancellation(order_id, OrderStatus.CANCELLED, refund=paid)
 
 
-def _step_status(order_id: str, step: Step) -> Select[tuple[str]]:
+def _step_status(order_id: str, step: Step) -> Select[str]:
     return select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == step)
 
 

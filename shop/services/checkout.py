@@ -63,9 +63,7 @@ def _find_by_key(svc: ShopServices, key: str, digest: str) -> PlacedOrder | None
         if order is None:
             return None
         if order.request_fingerprint != digest:
-            raise RequestRejected(
-                422, "idempotency_key_reused", "this Idempotency-Key was used with a different body"
-            )
+            raise RequestRejected(422, "idempotency_key_reused", "this Idempotency-Key was used with a different body")
         task_id = session.scalar(
             select(StepRun.task_id).where(StepRun.order_id == order.id, StepRun.step == FIRST_STEP)
         )
@@ -109,10 +107,7 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
             OrderLine(sku=sku, name=products[sku].name, quantity=q, unit_price_cents=products[sku].price_cents)
             for sku, q in sorted(quantities.items())
         ],
-        steps=[
-            StepRun(step=step, position=i, queue=queue_for(step, request.priority))
-            for i, step in enumerate(STEPS)
-        ],
+        steps=[StepRun(step=step, position=i, queue=queue_for(step, request.priority)) for i, step in enumerate(STEPS)],
     )
     session.add(order)
     session.flush()
@@ -121,9 +116,7 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
 
 def _dispatch_first_step(session: Session, order: Order) -> TaskMessage:
     first: Step = FIRST_STEP
-    message = TaskMessage(
-        step_task_name(first), queue_for(first, order.priority), new_uuid(), {"order_id": order.id}
-    )
+    message = TaskMessage(step_task_name(first), queue_for(first, order.priority), new_uuid(), {"order_id": order.id})
     run = next(s for s in order.steps if s.step == first)
     run.task_id, run.dispatched_at = message.task_id, utcnow()
     add_to_outbox(session, message, order.id)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from shop.dispatch import TaskMessage, step_task_name
 from shop.models import Order, StepRun, new_uuid
+from shop.services.scheduling import schedule_follow_up
 from shop.states import (
     CLAIMABLE_STEP_STATUSES,
     FANOUT,
@@ -43,26 +44,18 @@ class Claim:
     priority: str
 
 
-def transition_order(
-    session: Session, order_id: str, target: OrderStatus, **values: object
-) -> bool:
+def transition_order(session: Session, order_id: str, target: OrderStatus, **values: object) -> bool:
     """Move the order to ``target`` if its current status allows it."""
     result = session.execute(
-        update(Order)
-        .where(Order.id == order_id, Order.status.in_(sources_of(target)))
-        .values(status=target, **values)
+        update(Order).where(Order.id == order_id, Order.status.in_(sources_of(target))).values(status=target, **values)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def claim_step(
-    session: Session, order_id: str, step: Step, task_id: str, now: datetime
-) -> Claim | None:
+def claim_step(session: Session, order_id: str, step: Step, task_id: str, now: datetime) -> Claim | None:
     """Take the step for this worker, or return None (done, owned, cancelled, exhausted)."""
     token = new_uuid()
-    order_is_active = exists().where(
-        Order.id == order_id, Order.status.in_(ACTIVE_ORDER_STATUSES)
-    )
+    order_is_active = exists().where(Order.id == order_id, Order.status.in_(ACTIVE_ORDER_STATUSES))
     claimed = session.execute(
         update(StepRun)
         .where(
@@ -97,7 +90,9 @@ def claim_step(
     if attempt > STEP_POLICY[step].max_attempts:
         # The previous attempt never reported back (killed at the hard limit):
         # it still counts, so a step that always hangs ends here, not in a loop.
-        dead_letter(session, order_id, step, token, "attempts exhausted after lease expiry", now)
+        # This claim is not an attempt: give its count back before parking.
+        session.execute(update(StepRun).where(*_owned(order_id, step, token)).values(attempts=StepRun.attempts - 1))
+        dead_letter(session, order_id, step, token, "attempts exhausted: every lease expired (hung or lost)", now)
         return None
     if step == Step.INVENTORY:
         transition_order(session, order_id, OrderStatus.PROCESSING)
@@ -105,7 +100,7 @@ def claim_step(
     return Claim(order_id, step, attempt, token, priority)
 
 
-def _owned(claim_order: str, step: Step, token: str) -> list[object]:
+def _owned(claim_order: str, step: Step, token: str) -> list[ColumnElement[bool]]:
     return [
         StepRun.order_id == claim_order,
         StepRun.step == step,
@@ -149,16 +144,12 @@ def record_success(session: Session, claim: Claim, now: datetime) -> list[TaskMe
     # Lock the order row and check it is still active: a cancel that committed
     # first makes this transaction roll back (and with it, say, a reservation).
     still_active = session.execute(
-        update(Order)
-        .where(Order.id == claim.order_id, Order.status.in_(ACTIVE_ORDER_STATUSES))
-        .values(updated_at=now)
+        update(Order).where(Order.id == claim.order_id, Order.status.in_(ACTIVE_ORDER_STATUSES)).values(updated_at=now)
     )
     if still_active.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(f"order {claim.order_id} is no longer active")
     if claim.step == Step.PAYMENT:
-        session.execute(
-            update(Order).where(Order.id == claim.order_id).values(pending_fanout=len(FANOUT))
-        )
+        session.execute(update(Order).where(Order.id == claim.order_id).values(pending_fanout=len(FANOUT)))
     if claim.step in FANOUT:
         # The row lock taken by this UPDATE serialises the three finishers; the
         # one that brings the counter to zero completes the order.
@@ -170,12 +161,11 @@ def record_success(session: Session, claim: Claim, now: datetime) -> list[TaskMe
         ).scalar()
         if remaining == 0:
             transition_order(session, claim.order_id, OrderStatus.COMPLETED)
+            schedule_follow_up(session, claim.order_id, now)
     return dispatch_steps(session, claim.order_id, NEXT_STEPS[claim.step], claim.priority, now)
 
 
-def record_retry(
-    session: Session, claim: Claim, error: str, delay: float, now: datetime
-) -> bool:
+def record_retry(session: Session, claim: Claim, error: str, delay: float, now: datetime) -> bool:
     """Schedule another attempt, or dead-letter the step when its budget is spent."""
     if claim.attempt >= STEP_POLICY[claim.step].max_attempts:
         dead_letter(session, claim.order_id, claim.step, claim.lease_token, error, now)
@@ -191,9 +181,7 @@ def record_retry(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def dead_letter(
-    session: Session, order_id: str, step: Step, token: str, error: str, now: datetime
-) -> None:
+def dead_letter(session: Session, order_id: str, step: Step, token: str, error: str, now: datetime) -> None:
     """Park the step for an operator; the order needs attention until it is replayed."""
     session.execute(
         update(StepRun)
@@ -209,9 +197,7 @@ def dead_letter(
     transition_order(session, order_id, OrderStatus.NEEDS_ATTENTION)
 
 
-def fail_order(
-    session: Session, claim: Claim, reason: str, error: str, now: datetime
-) -> bool:
+def fail_order(session: Session, claim: Claim, reason: str, error: str, now: datetime) -> bool:
     """A permanent business failure: the step fails, later steps are skipped."""
     result = session.execute(
         update(StepRun)

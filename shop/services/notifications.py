@@ -63,4 +63,3 @@ def send_once(svc: ShopServices, order: Order, key: str, message: EmailMessage) 
             session.execute(delete(SideEffect).where(SideEffect.key == key))
         raise
     return True
-

@@ -75,8 +75,14 @@ def order_detail(db: Database, order_id: str) -> OrderView:
         shipping_address=order.shipping_address,
         priority=order.priority,
         lines=[
-            LineView(sku=l.sku, name=l.name, quantity=l.quantity, unit_price_cents=l.unit_price_cents, total_cents=l.total_cents)
-            for l in order.lines
+            LineView(
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price_cents=line.unit_price_cents,
+                total_cents=line.total_cents,
+            )
+            for line in order.lines
         ],
         total_cents=order.total_cents,
         currency=order.currency,

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK, TaskMessage, publish_all
-from shop.errors import OutOfStock, PaymentDeclined, PermanentError
+from shop.errors import OutOfStock, PaymentDeclined, PermanentError, TransientError
 from shop.extensions import ShopServices
 from shop.integrations.invoices import write_invoice
 from shop.models import Order, SideEffect, StepRun, new_uuid, utcnow
@@ -45,9 +45,7 @@ class StepOutcome:
 
 def load_order(svc: ShopServices, order_id: str) -> Order:
     with svc.db.begin() as session:
-        return session.scalars(
-            select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
-        ).one()
+        return session.scalars(select(Order).where(Order.id == order_id).options(selectinload(Order.lines))).one()
 
 
 def _record(svc: ShopServices, claim: ledger.Claim, effect_record: SideEffect | None = None) -> list[TaskMessage]:
@@ -177,6 +175,8 @@ def settle_lost_lease(svc: ShopServices, claim: ledger.Claim) -> None:
 def schedule_retry(svc: ShopServices, claim: ledger.Claim, exc: Exception) -> StepOutcome:
     error = f"{type(exc).__name__}: {exc}"
     delay = backoff_seconds(claim.step, claim.attempt)
+    if isinstance(exc, TransientError) and exc.retry_after:
+        delay = max(delay, min(exc.retry_after, STEP_POLICY[claim.step].backoff_cap))
     with svc.db.begin() as session:
         scheduled = ledger.record_retry(session, claim, error, delay, utcnow())
     if not scheduled:
@@ -205,4 +205,3 @@ def fail_order(svc: ShopServices, claim: ledger.Claim, exc: OutOfStock | Payment
 def send_payment_failed_email(svc: ShopServices, order_id: str) -> bool:
     order = load_order(svc, order_id)
     return send_once(svc, order, f"order:{order_id}:payment_failed_email", payment_failed_email(order, svc.mail_from))
-

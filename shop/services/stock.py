@@ -15,12 +15,8 @@ from shop.models import OrderLine, Product, StockReservation, utcnow
 
 def reserve_stock(session: Session, order_id: str) -> None:
     """Take stock for every line of the order, or raise OutOfStock (caller rolls back)."""
-    already = set(
-        session.scalars(select(StockReservation.sku).where(StockReservation.order_id == order_id))
-    )
-    lines = session.scalars(
-        select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.sku)
-    ).all()
+    already = set(session.scalars(select(StockReservation.sku).where(StockReservation.order_id == order_id)))
+    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.sku)).all()
     for line in lines:
         if line.sku in already:
             continue
@@ -44,7 +40,5 @@ def release_stock(session: Session, order_id: str) -> int:
         .returning(StockReservation.sku, StockReservation.quantity)
     ).all()
     for sku, quantity in sorted(released):
-        session.execute(
-            update(Product).where(Product.sku == sku).values(stock=Product.stock + quantity)
-        )
+        session.execute(update(Product).where(Product.sku == sku).values(stock=Product.stock + quantity))
     return sum(quantity for _, quantity in released)

@@ -9,38 +9,33 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, or_, select, update
+import redis
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from shop.dispatch import TaskMessage, publish_all, step_task_name
 from shop.extensions import ShopServices
+from shop.integrations import broker
 from shop.models import Order, StepRun, new_uuid, utcnow
 from shop.services import ledger
 from shop.states import Step, StepStatus
-from shop.step_policy import lease_seconds, queue_for
+from shop.step_policy import QUEUES, lease_seconds, queue_for
 
 log = logging.getLogger(__name__)
 
 
-def sweep(svc: ShopServices, *, stale_dispatch_seconds: float = 60.0, batch: int = 500) -> int:
+def sweep(svc: ShopServices, broker_url: str, *, stale_dispatch_seconds: float = 60.0, batch: int = 500) -> int:
     """Redispatch (a) running or retrying steps past their lease and (b) dispatched
-    steps not started after ``stale_dispatch_seconds`` (message lost, e.g. Redis
-    restarted without persistence). Returns how many were redispatched."""
+    steps not started after ``stale_dispatch_seconds`` whose queue is empty (the
+    message was lost, e.g. Redis restarted without persistence). Returns how
+    many were redispatched."""
     now = utcnow()
-    stale = now - timedelta(seconds=stale_dispatch_seconds)
     with svc.db.begin() as session:
         rows = session.execute(
             select(StepRun.order_id, StepRun.step, Order.priority)
             .join(Order, Order.id == StepRun.order_id)
             .where(
-                Order.status.in_(ledger.ACTIVE_ORDER_STATUSES),
-                or_(
-                    and_(
-                        StepRun.status.in_((StepStatus.RUNNING, StepStatus.RETRYING)),
-                        StepRun.lease_expires_at < now,
-                    ),
-                    and_(StepRun.status == StepStatus.PENDING, StepRun.dispatched_at < stale),
-                ),
+                Order.status.in_(ledger.ACTIVE_ORDER_STATUSES), or_(*_stuck(now, broker_url, stale_dispatch_seconds))
             )
             .limit(batch)
         ).all()
@@ -51,6 +46,28 @@ def sweep(svc: ShopServices, *, stale_dispatch_seconds: float = 60.0, batch: int
     if published:
         log.warning("sweeper redispatched %d stuck steps", len(published))
     return len(published)
+
+
+def _stuck(now: datetime, broker_url: str, stale_seconds: float) -> list[ColumnElement[bool]]:
+    """Which steps count as stuck now.
+
+    A pending step whose queue still holds messages is most likely waiting in
+    it: resending it would flood a backlog with copies (each sweep adding more
+    than the workers take). So a stale pending step is resent only when its
+    queue is empty, or after ten times the threshold in a queue that never is.
+    """
+    stale, very_stale = now - timedelta(seconds=stale_seconds), now - timedelta(seconds=10 * stale_seconds)
+    stuck: list[ColumnElement[bool]] = [
+        and_(StepRun.status.in_((StepStatus.RUNNING, StepStatus.RETRYING)), StepRun.lease_expires_at < now),
+        and_(StepRun.status == StepStatus.PENDING, StepRun.dispatched_at < very_stale),
+    ]
+    try:
+        depths = broker.queue_depths(broker_url)
+    except redis.RedisError:
+        return stuck  # publishing would fail as well; the leases are still checked
+    empty = [queue for queue in QUEUES if depths.get(queue) == 0]
+    stuck.append(and_(StepRun.status == StepStatus.PENDING, StepRun.dispatched_at < stale, StepRun.queue.in_(empty)))
+    return stuck
 
 
 def _redispatch(session: Session, order_id: str, step: Step, priority: str, now: datetime) -> list[TaskMessage]:

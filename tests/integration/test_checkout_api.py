@@ -79,7 +79,7 @@ def test_every_bad_request_gets_its_status_and_json_error_and_writes_nothing(db_
     db_stack.add_product(sku="MUG-001")
     before = _counts(db_stack)
     seen = []
-    for case, body, content_type, status, code in BAD_REQUESTS:
+    for case, body, content_type, _status, _code in BAD_REQUESTS:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = db_stack.client.post("/orders", data=raw, content_type=content_type or "application/json")
         error = (response.get_json(silent=True) or {}).get("error", {})
@@ -99,7 +99,7 @@ def test_validation_errors_name_the_offending_field(db_stack: Stack) -> None:
 
 @BACKENDS
 def test_unknown_order_is_a_json_404(db_stack: Stack) -> None:
-    for path in ("/orders/doesnotexist/status", "/orders/doesnotexist", "/no/such/page"):
+    for path in ("/orders/doesnotexist/status", "/orders/doesnotexist", "/admin/api/orders/x"):
         response = db_stack.client.get(path)
         assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
 
@@ -132,10 +132,14 @@ def test_sixteen_concurrent_requests_with_one_key_make_exactly_one_order(db_stac
     sku = db_stack.add_product()
     body = order_payload((sku, 1))
     with ServerThread(db_stack.app) as server, ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(
-            lambda _: requests.post(f"{server.url}/orders", json=body, headers={"Idempotency-Key": "burst"}, timeout=30),
-            range(16),
-        ))
+        responses = list(
+            pool.map(
+                lambda _: requests.post(
+                    f"{server.url}/orders", json=body, headers={"Idempotency-Key": "burst"}, timeout=30
+                ),
+                range(16),
+            )
+        )
     assert [r.status_code for r in responses] == [201] * 16
     assert len({r.json()["order_id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 15

@@ -15,8 +15,13 @@ from tests.support.stack import Stack, order_payload
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def pipeline_stack(request: pytest.FixtureRequest, make_stack: Any, redis_server: RedisServer,
-                   smtp: SmtpSink, warehouse: WarehouseReceiver) -> Stack:
+def pipeline_stack(
+    request: pytest.FixtureRequest,
+    make_stack: Any,
+    redis_server: RedisServer,
+    smtp: SmtpSink,
+    warehouse: WarehouseReceiver,
+) -> Stack:
     return make_stack(redis_server.url, request.param, SMTP_URL=smtp.url, WAREHOUSE_URL=warehouse.url)  # type: ignore[no-any-return]
 
 
@@ -24,7 +29,9 @@ def _run_all_steps(stack: Stack, order_id: str) -> list[str]:
     return [run_step(stack.services, order_id, step, f"task-{step}").status for step in STEPS]
 
 
-def _effects(stack: Stack, order_id: str, sku: str, email: str, smtp: SmtpSink, warehouse: WarehouseReceiver) -> dict[str, Any]:
+def _effects(
+    stack: Stack, order_id: str, sku: str, email: str, smtp: SmtpSink, warehouse: WarehouseReceiver
+) -> dict[str, Any]:
     return {
         "charges": stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o", o=order_id),
         "stock": stack.stock(sku),
@@ -49,7 +56,11 @@ class _NoBroker:
 def test_each_step_run_twice_performs_its_side_effect_once(
     pipeline_stack: Stack, smtp: SmtpSink, warehouse: WarehouseReceiver, request: pytest.FixtureRequest
 ) -> None:
-    stack, sku, email = pipeline_stack, pipeline_stack.add_product(stock=10), f"{request.node.originalname[5:15]}-{request.node.callspec.id}@example.com"
+    stack, sku, email = (
+        pipeline_stack,
+        pipeline_stack.add_product(stock=10),
+        f"{request.node.originalname[5:15]}-{request.node.callspec.id}@example.com",
+    )
     order_id = _accept(stack, sku, email)
 
     assert _run_all_steps(stack, order_id) == ["succeeded"] * 5
@@ -65,10 +76,18 @@ def test_steps_whose_outcome_was_lost_run_again_without_a_second_effect(
     pipeline_stack: Stack, smtp: SmtpSink, warehouse: WarehouseReceiver, request: pytest.FixtureRequest
 ) -> None:
     """As if every worker died after its side effect, before recording it."""
-    stack, sku, email = pipeline_stack, pipeline_stack.add_product(stock=10), f"{request.node.originalname[5:15]}-{request.node.callspec.id}@example.com"
+    stack, sku, email = (
+        pipeline_stack,
+        pipeline_stack.add_product(stock=10),
+        f"{request.node.originalname[5:15]}-{request.node.callspec.id}@example.com",
+    )
     order_id = _accept(stack, sku, email)
     _run_all_steps(stack, order_id)
-    stack.rows("UPDATE step_runs SET status = 'running', lease_expires_at = '2000-01-01 00:00:00' WHERE order_id = :o RETURNING id", o=order_id)
+    stack.rows(
+        "UPDATE step_runs SET status = 'running', lease_expires_at = '2000-01-01 00:00:00' "
+        "WHERE order_id = :o RETURNING id",
+        o=order_id,
+    )
     stack.rows("UPDATE orders SET status = 'processing', pending_fanout = 3 WHERE id = :o RETURNING id", o=order_id)
 
     assert _run_all_steps(stack, order_id) == ["succeeded"] * 5

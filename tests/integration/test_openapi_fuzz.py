@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 
 from shop.schemas import ProductUpdate
 from shop.services.admin import seed_products
@@ -25,7 +25,9 @@ def live_url(stack: Stack):  # type: ignore[no-untyped-def]
 def test_openapi_document_describes_the_public_api(stack: Stack) -> None:
     document = stack.client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
-    assert {"/orders", "/orders/{order_id}/status", "/orders/{order_id}", "/products", "/healthz", "/readyz"} <= set(document["paths"])
+    assert {"/orders", "/orders/{order_id}/status", "/orders/{order_id}", "/products", "/healthz", "/readyz"} <= set(
+        document["paths"]
+    )
     order_schema = document["components"]["schemas"]["OrderRequest"]
     assert set(order_schema["required"]) >= {"customer", "items", "shipping_address", "payment_token"}
 

@@ -30,7 +30,10 @@ def test_accepted_order_completes_every_step(stack: Stack, smtp: SmtpSink, wareh
     assert status["processing_status"] == "SUCCESS"
     assert stack.stock(sku) == 8
     order_id = accepted["order_id"]
-    assert stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o AND amount_cents = 2500", o=order_id) == 1
+    assert (
+        stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o AND amount_cents = 2500", o=order_id)
+        == 1
+    )
 
     invoice = stack.client.get(f"/orders/{order_id}/invoice.pdf")
     assert invoice.status_code == 200 and invoice.mimetype == "application/pdf"
@@ -62,7 +65,10 @@ def test_declined_card_fails_the_order_and_releases_reserved_stock(stack: Stack,
     assert stack.stock(sku) == 5
     failed_mail = wait_until(lambda: smtp.to(email), 10, what="the payment-failed email")
     assert "failed" in failed_mail[0]["Subject"]
-    assert stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o AND status = 'succeeded'", o=order_id) == 0
+    assert (
+        stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o AND status = 'succeeded'", o=order_id)
+        == 0
+    )
 
 
 def test_out_of_stock_fails_the_order_without_charging(stack: Stack) -> None:
@@ -82,7 +88,9 @@ def test_second_line_out_of_stock_releases_the_first_lines_reservation(stack: St
     # Lines are reserved in SKU order; make sure the plentiful one is taken first.
     first, second = sorted([plenty, scarce])
     stock_before = {first: stack.stock(first), second: stack.stock(second)}
-    order_id = stack.place(order_payload((first, 1 if first == scarce else 3), (second, 5 if second == scarce else 3)))["order_id"]
+    order_id = stack.place(order_payload((first, 1 if first == scarce else 3), (second, 5 if second == scarce else 3)))[
+        "order_id"
+    ]
 
     assert stack.wait_for(order_id, "failed")["failure_reason"] == "out_of_stock"
     assert {first: stack.stock(first), second: stack.stock(second)} == stock_before

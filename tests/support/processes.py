@@ -55,9 +55,23 @@ class RedisServer:
         assert exe, "redis-server is not installed (apt-get install redis-server)"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(self.workdir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_until(self.ping, 10, what="redis-server to answer")
         return self
@@ -89,8 +103,16 @@ def child_env(env: dict[str, str]) -> dict[str, str]:
 class CeleryWorker:
     """``celery -A tasks worker`` as a child process with its own environment."""
 
-    def __init__(self, env: dict[str, str], logfile: Path, queues: str | None = None,
-                 concurrency: int = 2, pool: str = "prefork", name: str = "w1", extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        logfile: Path,
+        queues: str | None = None,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        name: str = "w1",
+        extra: list[str] | None = None,
+    ) -> None:
         from shop.step_policy import QUEUES
 
         self.env = env
@@ -106,10 +128,29 @@ class CeleryWorker:
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.logfile, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "tasks", "worker", "-n", self.name, "-Q", self.queues,
-             "-c", str(self.concurrency), "-P", self.pool, "-l", "INFO", "--without-mingle",
-             "--without-gossip", *self.extra],
-            cwd=ROOT, env=child_env(self.env), stdout=log, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "tasks",
+                "worker",
+                "-n",
+                self.name,
+                "-Q",
+                self.queues,
+                "-c",
+                str(self.concurrency),
+                "-P",
+                self.pool,
+                "-l",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+                *self.extra,
+            ],
+            cwd=ROOT,
+            env=child_env(self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         if wait:
@@ -120,6 +161,7 @@ class CeleryWorker:
         def ready() -> bool:
             assert self.process and self.process.poll() is None, f"worker died; see {self.logfile}"
             return b" ready." in self.logfile.read_bytes()
+
         wait_until(ready, timeout, 0.1, "the worker to be ready")
 
     def signal(self, sig: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,7 +60,9 @@ class WarehouseReceiver:
                         self.send_response(503)
                         self.end_headers()
                         return
-                    receiver.requests.append({"json": json.loads(body), "headers": dict(self.headers), "raw": body})
+                    receiver.requests.append(
+                        {"json": json.loads(body), "headers": dict(self.headers), "raw": body, "at": time.monotonic()}
+                    )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

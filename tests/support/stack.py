@@ -24,8 +24,9 @@ ADMIN_TOKEN = "test-admin-token"
 _counter = itertools.count()
 
 
-def order_payload(*items: tuple[str, int], token: str = "tok_visa", email: str = "ada@example.com",
-                  priority: str = "standard") -> dict[str, Any]:
+def order_payload(
+    *items: tuple[str, int], token: str = "tok_visa", email: str = "ada@example.com", priority: str = "standard"
+) -> dict[str, Any]:
     return {
         "customer": {"email": email, "name": "Ada Lovelace"},
         "items": [{"sku": sku, "quantity": q} for sku, q in items],
@@ -63,6 +64,7 @@ class Stack:
 
     # --- lifecycle -------------------------------------------------------
     def __enter__(self) -> Stack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         for key, value in self.env.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
@@ -104,7 +106,10 @@ class Stack:
         log = open(self.workdir / "beat.log", "ab")  # noqa: SIM115
         self.beat = subprocess.Popen(
             [str(BIN / "celery"), "-A", "tasks", "beat", "-s", str(self.workdir / "beat-schedule"), "-l", "INFO"],
-            cwd=ROOT, env=child_env(self.env), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=child_env(self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     # --- data helpers ----------------------------------------------------
@@ -138,7 +143,9 @@ class Stack:
         wanted = statuses or ("completed",)
         return wait_until(  # type: ignore[no-any-return]
             lambda: (s := self.status(order_id))["status"] in wanted and s,
-            timeout, 0.1, f"order {order_id} to reach {wanted}",
+            timeout,
+            0.1,
+            f"order {order_id} to reach {wanted}",
         )
 
     def wait_all_final(self, order_ids: list[str], timeout: float = 120) -> dict[str, str]:
@@ -149,7 +156,19 @@ class Stack:
             picked = {oid: rows[oid] for oid in order_ids}
             return picked if all(s in final for s in picked.values()) else None
 
-        return wait_until(done, timeout, 0.25, "all orders to reach a final state")  # type: ignore[no-any-return]
+        try:
+            return wait_until(done, timeout, 0.25, "all orders to reach a final state")  # type: ignore[no-any-return]
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; stuck steps: {self.stuck_steps()}") from None
+
+    def stuck_steps(self) -> list[Any]:
+        """Step states of orders that are not final: what a timeout needs explained."""
+        return self.rows(
+            "SELECT s.step, s.status, s.attempts, s.last_error, s.lease_expires_at, s.dispatched_at, o.status "
+            "FROM step_runs s JOIN orders o ON o.id = s.order_id "
+            "WHERE o.status IN ('received', 'processing') AND s.status NOT IN ('succeeded', 'skipped') "
+            "ORDER BY s.dispatched_at LIMIT 8"
+        )
 
 
 @contextmanager

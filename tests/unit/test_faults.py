@@ -18,7 +18,9 @@ def test_faults_spec_is_parsed_per_step_and_kind() -> None:
     }
 
 
-@pytest.mark.parametrize("spec", ["payment", "payment:slow=0.1", "parcel:transient=0.1", "email:hang=2", "email:crash=x"])
+@pytest.mark.parametrize(
+    "spec", ["payment", "payment:sluggish=0.1", "parcel:transient=0.1", "email:hang=2", "email:crash=x"]
+)
 def test_bad_faults_spec_is_refused_with_a_readable_message(spec: str) -> None:
     with pytest.raises(ValueError, match="bad FAULTS entry"):
         parse_faults(spec)

@@ -33,7 +33,7 @@ def test_every_soft_limit_comes_before_its_hard_limit() -> None:
 
 def test_time_limits_scale_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEP_TIME_LIMIT_SCALE", "0.1")
-    assert time_limits(Step.PAYMENT) == pytest.approx((1.5, 2.0))
+    assert time_limits(Step.PAYMENT) == pytest.approx((1.0, 1.5))
 
 
 def test_express_orders_use_the_express_queue_and_payments_their_own() -> None:

@@ -1,0 +1,20 @@
+# One image for every role (web, workers, beat, flower, migrate); the command picks the role.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    SHOP_VAR_DIR=/var/lib/shop
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shop ./shop
+COPY tasks ./tasks
+COPY migrations ./migrations
+RUN pip install . \
+    && useradd --system --home /var/lib/shop --create-home shop
+
+# Celery refuses to be comfortable as root, and nothing here needs it.
+USER shop
+EXPOSE 8000 5555
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "shop:create_app()"]

@@ -1,0 +1,154 @@
+"""The admin pages: orders, one order's timeline, dead letters with replay, queues, products.
+
+Closed when ADMIN_TOKEN is unset; otherwise a login form puts a fingerprint of
+the token in the signed session, so changing ADMIN_TOKEN logs everyone out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from shop.api.admin import token_is_valid
+from shop.errors import RequestRejected
+from shop.extensions import services
+from shop.services import admin
+from shop.services.queue_stats import queue_stats
+from shop.states import OrderStatus
+from shop.web import reads
+from shop.web.admin_forms import product_update, worker_names
+from shop.web.forms import ActionForm, AdminLoginForm, ProductForm
+from shop.web.shop_pages import local_path
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+SESSION_KEY = "admin"
+OPEN_ENDPOINTS = frozenset({"admin.login", "admin.login_submit"})
+
+
+def token_fingerprint() -> str:
+    token = current_app.config["ADMIN_TOKEN"].encode()
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), token, hashlib.sha256).hexdigest()
+
+
+def is_logged_in() -> bool:
+    return hmac.compare_digest(session.get(SESSION_KEY, ""), token_fingerprint())
+
+
+@bp.before_request
+def require_login() -> Response | None:
+    if not current_app.config.get("ADMIN_TOKEN"):
+        abort(403, "The admin is closed: set ADMIN_TOKEN to open it.")
+    if request.endpoint not in OPEN_ENDPOINTS and not is_logged_in():
+        return redirect(url_for(".login", next=request.full_path.rstrip("?")), 303)
+    return None
+
+
+@bp.app_context_processor
+def admin_context() -> dict[str, object]:
+    return {"admin_logged_in": is_logged_in, "flower_url": current_app.config.get("FLOWER_URL")}
+
+
+@bp.get("/login")
+def login() -> str:
+    """The login form."""
+    return render_template("admin/login.html", form=AdminLoginForm())
+
+
+@bp.post("/login")
+def login_submit() -> tuple[str, int] | Response:
+    """Check the token; on success remember it in the session."""
+    form = AdminLoginForm()
+    if form.validate_on_submit() and token_is_valid(form.token.data or ""):
+        session[SESSION_KEY] = token_fingerprint()
+        return redirect(local_path(request.args.get("next"), url_for(".orders")), 303)
+    form.token.errors = ["That token is not right."]
+    return render_template("admin/login.html", form=form), 401
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Forget the login."""
+    if ActionForm().validate_on_submit():
+        session.pop(SESSION_KEY, None)
+    return redirect(url_for(".login"), 303)
+
+
+@bp.get("/")
+def orders() -> str:
+    """Recent orders, filtered by status and searched by order id or email."""
+    status = request.args.get("status") or None
+    search = (request.args.get("q") or "").strip() or None
+    rows = admin.list_orders(services(), status if status in set(OrderStatus) else None, search)
+    return render_template("admin/orders.html", orders=rows, status=status, q=search or "", statuses=list(OrderStatus))
+
+
+@bp.get("/orders/<order_id>")
+def order(order_id: str) -> str:
+    """One order: customer, lines, and the step timeline with attempts and errors."""
+    return render_template("admin/order.html", order=reads.order_for_admin(services().db, order_id))
+
+
+@bp.get("/dead-letters")
+def dead_letters() -> str:
+    """Steps that exhausted their retries, each with a Replay button."""
+    return render_template("admin/dead_letters.html", letters=admin.list_dead_letters(services()))
+
+
+@bp.post("/dead-letters/<int:step_run_id>/replay")
+def replay(step_run_id: int) -> Response:
+    """Dispatch a dead-lettered step again with a fresh retry budget."""
+    if ActionForm().validate_on_submit():
+        try:
+            replayed = admin.replay_dead_letter(services(), step_run_id)
+            flash(f"Replayed the {replayed.step} step of order {replayed.order_id}.", "success")
+        except RequestRejected as exc:
+            flash(f"Not replayed: {exc.message}.", "error")
+    return redirect(local_path(request.form.get("next"), url_for(".dead_letters")), 303)
+
+
+@bp.get("/queues")
+def queues() -> str:
+    """Queue depths from Redis and the ledger; the worker list loads after the page."""
+    stats = queue_stats(services(), current_app.config["CELERY_BROKER_URL"])
+    return render_template("admin/queues.html", stats=stats)
+
+
+@bp.get("/workers")
+def workers() -> str:
+    """The workers that answer a ping, as a fragment for the queues page."""
+    # A ping waits its full 0.5 s for replies, so it is kept off the page's render path.
+    return render_template("admin/_workers.html", workers=worker_names(services()))
+
+
+@bp.get("/products")
+def products() -> str:
+    """Every product with inline editing of name, price and stock."""
+    return render_template("admin/products.html", products=reads.all_products(services().db), new=ProductForm())
+
+
+@bp.post("/products")
+def save_product() -> tuple[str, int] | Response:
+    """Create or update one product."""
+    form = ProductForm()
+    update = product_update(form) if form.validate_on_submit() else None
+    if update is None:
+        problems = "; ".join(form.form_errors) or "the form expired, try again"
+        flash(f"Product {form.sku.data or ''} not saved: {problems}.", "error")
+        return render_template("admin/products.html", products=reads.all_products(services().db), new=form), 422
+    _, created = admin.upsert_product(services(), form.sku.data.strip(), update)
+    flash(f"{'Created' if created else 'Saved'} {form.sku.data.strip()}.", "success")
+    return redirect(url_for(".products"), 303)

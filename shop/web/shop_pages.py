@@ -1,0 +1,121 @@
+"""The shop: catalog, product page, cart, checkout and the live tracking page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from shop.extensions import services
+from shop.services import queries
+from shop.web import cart, reads
+from shop.web.checkout_form import new_nonce, place_from_form
+from shop.web.formatting import FAILURE_REASONS, NEEDS_ATTENTION, STEP_LABELS
+from shop.web.forms import CartLineForm, CartRemoveForm, CheckoutForm
+
+bp = Blueprint("shop", __name__)
+
+# The last order placed from this browser, so a form submitted twice lands on it.
+PLACED_KEY = "placed"
+
+
+def local_path(candidate: str | None, default: str) -> str:
+    """``candidate`` if it is a path on this site (no open redirect), else ``default``."""
+    if candidate and candidate.startswith("/") and not candidate.startswith(("//", "/\\")):
+        return candidate
+    return default
+
+
+@bp.app_context_processor
+def cart_badge() -> dict[str, object]:
+    return {"cart_count": cart.item_count}
+
+
+@bp.get("/")
+def catalog() -> str:
+    """Every product with its price and availability."""
+    return render_template("shop/catalog.html", products=queries.list_products(services().db))
+
+
+@bp.get("/catalog/<sku>")
+def product(sku: str) -> str:
+    """One product with its description and an add-to-cart form."""
+    return render_template("shop/product.html", product=reads.product(services().db, sku))
+
+
+@bp.get("/cart")
+def cart_page() -> str:
+    """The cart's lines with today's prices."""
+    return render_template("shop/cart.html", cart=cart.priced(services().db, cart.quantities()))
+
+
+@bp.post("/cart/add")
+def add_to_cart() -> Response:
+    """Put a product in the cart (or more of it)."""
+    form = CartLineForm()
+    if form.validate_on_submit():
+        item = reads.product(services().db, form.sku.data)
+        cart.add(item.sku, form.quantity.data)
+        flash(f"Added {item.name} to your cart.", "success")
+    else:
+        flash("That could not be added: pick a quantity from 1 to 100.", "error")
+    return redirect(local_path(request.form.get("next"), url_for(".catalog")), 303)
+
+
+@bp.post("/cart/update")
+def update_cart() -> Response:
+    """Change the quantity of one cart line."""
+    form = CartLineForm()
+    if form.validate_on_submit():
+        cart.set_quantity(form.sku.data, form.quantity.data)
+    else:
+        flash("Quantities go from 1 to 100.", "error")
+    return redirect(url_for(".cart_page"), 303)
+
+
+@bp.post("/cart/remove")
+def remove_from_cart() -> Response:
+    """Take a line out of the cart."""
+    form = CartRemoveForm()
+    if form.validate_on_submit():
+        cart.remove(form.sku.data)
+    return redirect(url_for(".cart_page"), 303)
+
+
+@bp.get("/checkout")
+def checkout() -> str | Response:
+    """The checkout form, for a cart with something in it."""
+    if not cart.quantities():
+        flash("Your cart is empty.", "error")
+        return redirect(url_for(".cart_page"), 303)
+    form = CheckoutForm(nonce=new_nonce())
+    return render_template("shop/checkout.html", form=form, cart=cart.priced(services().db, cart.quantities()))
+
+
+@bp.post("/checkout")
+def submit_checkout() -> tuple[str, int] | Response:
+    """Place the order, then go to its tracking page; on bad input show the form again."""
+    form = CheckoutForm()
+    earlier = session.get(PLACED_KEY)
+    if earlier and earlier[0] == form.nonce.data:  # the same form submitted again
+        return redirect(url_for(".track", order_id=earlier[1]), 303)
+    if form.validate_on_submit() and (order_id := place_from_form(services(), form, cart.quantities())):
+        cart.clear()
+        session[PLACED_KEY] = [form.nonce.data, order_id]
+        return redirect(url_for(".track", order_id=order_id), 303)
+    return render_template("shop/checkout.html", form=form, cart=cart.priced(services().db, cart.quantities())), 422
+
+
+@bp.get("/track/<order_id>")
+def track(order_id: str) -> str:
+    """The order's progress, step by step; the page polls the status endpoint."""
+    db = services().db
+    return render_template(
+        "shop/track.html",
+        progress=queries.order_status(db, order_id),
+        order=queries.order_detail(db, order_id),
+        wording={
+            "failures": FAILURE_REASONS,
+            "needs_attention": NEEDS_ATTENTION,
+            "steps": STEP_LABELS,
+        },
+    )

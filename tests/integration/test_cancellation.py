@@ -1,0 +1,99 @@
+"""POST /orders/<id>/cancel: before payment, after payment, after shipment."""
+
+from __future__ import annotations
+
+from shop.services.steps import run_step
+from shop.states import Step
+from tests.support.processes import wait_until
+from tests.support.stack import Stack, order_payload
+
+
+def test_cancel_before_payment_stops_the_pipeline_and_releases_stock(db_stack: Stack) -> None:
+    sku = db_stack.add_product(stock=10)
+    order_id = db_stack.place(order_payload((sku, 3)))["order_id"]
+    assert run_step(db_stack.services, order_id, Step.INVENTORY, "t1").status == "succeeded"
+    assert db_stack.stock(sku) == 7
+
+    answer = db_stack.client.post(f"/orders/{order_id}/cancel")
+
+    assert answer.status_code == 200 and answer.get_json() == {
+        "order_id": order_id,
+        "status": "cancelled",
+        "refund": False,
+    }
+    assert db_stack.stock(sku) == 10
+    # A payment message still in the broker finds the order cancelled: no charge.
+    assert run_step(db_stack.services, order_id, Step.PAYMENT, "t2").status == "skipped"
+    assert db_stack.scalar("SELECT count(*) FROM payment_charges") == 0
+    steps = {s["name"]: s["status"] for s in db_stack.status(order_id)["steps"]}
+    assert steps == {
+        "inventory": "compensated",
+        "payment": "skipped",
+        "email": "skipped",
+        "invoice": "skipped",
+        "warehouse": "skipped",
+    }
+
+
+def test_cancel_after_payment_refunds_through_the_gateway_and_releases_stock(db_stack: Stack) -> None:
+    sku = db_stack.add_product(stock=10)
+    order_id = db_stack.place(order_payload((sku, 2)))["order_id"]
+    for step in (Step.INVENTORY, Step.PAYMENT):
+        run_step(db_stack.services, order_id, step, f"t-{step}")
+    db_stack.start_worker()  # runs the refund task from the outbox
+
+    answer = db_stack.client.post(f"/orders/{order_id}/cancel")
+
+    assert answer.status_code == 200 and answer.get_json()["refund"] is True
+    assert db_stack.stock(sku) == 10
+    wait_until(
+        lambda: (
+            db_stack.scalar(
+                "SELECT count(*) FROM payment_charges WHERE order_id = :o AND refunded_at IS NOT NULL", o=order_id
+            )
+            == 1
+        ),
+        30,
+        what="the refund",
+    )
+    assert db_stack.status(order_id)["status"] == "cancelled"
+
+
+def test_cancel_is_idempotent(db_stack: Stack) -> None:
+    order_id = db_stack.place(order_payload((db_stack.add_product(), 1)))["order_id"]
+    first = db_stack.client.post(f"/orders/{order_id}/cancel")
+    second = db_stack.client.post(f"/orders/{order_id}/cancel")
+    assert first.status_code == second.status_code == 200
+    assert second.get_json()["status"] == "cancelled"
+
+
+def test_cancel_after_shipment_is_refused_with_409(db_stack: Stack) -> None:
+    sku = db_stack.add_product(stock=10)
+    order_id = db_stack.place(order_payload((sku, 1)))["order_id"]
+    for step in Step:
+        run_step(db_stack.services, order_id, step, f"t-{step}")
+    assert db_stack.status(order_id)["status"] == "completed"
+
+    answer = db_stack.client.post(f"/orders/{order_id}/cancel")
+
+    assert answer.status_code == 409 and answer.get_json()["error"]["code"] == "not_cancellable"
+    assert db_stack.stock(sku) == 9
+
+
+def test_cancel_while_the_warehouse_is_being_notified_is_refused(db_stack: Stack) -> None:
+    order_id = db_stack.place(order_payload((db_stack.add_product(), 1)))["order_id"]
+    for step in (Step.INVENTORY, Step.PAYMENT):
+        run_step(db_stack.services, order_id, step, f"t-{step}")
+    db_stack.rows(
+        "UPDATE step_runs SET status = 'running' WHERE order_id = :o AND step = 'warehouse' RETURNING id", o=order_id
+    )
+
+    answer = db_stack.client.post(f"/orders/{order_id}/cancel")
+
+    assert answer.status_code == 409 and answer.get_json()["error"]["code"] == "already_shipped"
+    assert db_stack.status(order_id)["status"] == "processing"
+
+
+def test_cancel_unknown_order_is_404(db_stack: Stack) -> None:
+    answer = db_stack.client.post("/orders/nope/cancel")
+    assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
