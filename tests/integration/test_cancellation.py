@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from shop.models import utcnow
+from shop.services import ledger, steps
 from shop.services.steps import run_step
 from shop.states import Step
 from tests.support.processes import wait_until
@@ -97,3 +101,43 @@ def test_cancel_while_the_warehouse_is_being_notified_is_refused(db_stack: Stack
 def test_cancel_unknown_order_is_404(db_stack: Stack) -> None:
     answer = db_stack.client.post("/orders/nope/cancel")
     assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
+
+
+def _claim_payment(stack: Stack, order_id: str) -> ledger.Claim:
+    with stack.services.db.begin() as session:
+        claim = ledger.claim_step(session, order_id, Step.PAYMENT, "worker-task", utcnow())
+    assert claim is not None
+    return claim
+
+
+def test_a_charge_made_after_the_cancel_is_refunded_by_the_payment_step(db_stack: Stack) -> None:
+    sku = db_stack.add_product(stock=10)
+    order_id = db_stack.place(order_payload((sku, 1)))["order_id"]
+    run_step(db_stack.services, order_id, Step.INVENTORY, "t1")
+    claim = _claim_payment(db_stack, order_id)  # a worker has taken the payment…
+
+    assert db_stack.client.post(f"/orders/{order_id}/cancel").status_code == 200  # …the customer cancels…
+    with pytest.raises(ledger.LeaseLost):
+        steps.charge_payment(db_stack.services, claim)  # …and the charge goes through after it
+    steps.settle_lost_lease(db_stack.services, claim)
+
+    assert db_stack.rows(
+        "SELECT status, refunded_at IS NOT NULL FROM payment_charges WHERE order_id = :o", o=order_id
+    ) == [("succeeded", True)]
+    assert db_stack.status(order_id)["steps"][1]["status"] == "skipped"
+    assert db_stack.stock(sku) == 10
+
+
+def test_a_step_whose_worker_died_does_not_run_again_once_the_order_is_cancelled(db_stack: Stack) -> None:
+    order_id = db_stack.place(order_payload((db_stack.add_product(), 1)))["order_id"]
+    run_step(db_stack.services, order_id, Step.INVENTORY, "t1")
+    _claim_payment(db_stack, order_id)
+    db_stack.rows(
+        "UPDATE step_runs SET lease_expires_at = '2000-01-01 00:00:00' WHERE order_id = :o AND step = 'payment' "
+        "RETURNING id",
+        o=order_id,
+    )  # its worker died: the lease has run out
+    db_stack.client.post(f"/orders/{order_id}/cancel")
+
+    assert run_step(db_stack.services, order_id, Step.PAYMENT, "redelivered").status == "skipped"
+    assert db_stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o", o=order_id) == 0
