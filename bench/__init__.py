@@ -1,0 +1,1 @@
+"""Benchmarks: the shop against the textbook designs, in one harness (``python -m bench``)."""

@@ -1,0 +1,184 @@
+"""The scenarios. Each takes a system (the shop, or a baseline) and returns plain figures.
+
+A system has ``place(payload) -> id``, ``completion_times(ids)``,
+``wait_completed(ids, timeout)`` and ``worker_pids()``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+from bench.loadgen import closed_loop, open_loop, order_payload, percentile
+from bench.processes import tree_cpu_seconds
+from bench.stack import Shop, WorkerSpec
+
+STEP_SECONDS = (0.2 + 0.5 + 1.5 + 0.8 + 1.2 + 0.3) * 0.01  # per order, all steps in sequence
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def _submitter(system: Any, seed: int) -> Any:
+    rng = random.Random(seed)
+    return lambda i: system.place(order_payload(rng))
+
+
+def _e2e(system: Any, ids: list[str]) -> tuple[list[float], list[float]]:
+    times = system.completion_times(ids)
+    return [done - created for created, done in times.values()], [done for _, done in times.values()]
+
+
+def checkout(shop: Shop, rate: float, duration: float, grace: float = 5) -> dict[str, Any]:
+    """POST /orders latency at a fixed offered load while the workers process the same orders."""
+    load = open_loop(_submitter(shop, int(rate)), rate, duration, threads=32, grace=grace)
+    ok = load.ok
+    latency = [s.done - s.scheduled for s in ok]
+    service = [s.done - s.sent for s in ok]
+    span = (max(s.done for s in ok) - min(s.scheduled for s in ok)) if ok else 1.0
+    shop.reset()
+    return {
+        "offered_per_s": rate,
+        "accepted": len(ok),
+        "errors": len(load.samples) - len(ok) + load.dropped,
+        "throughput_per_s": round(len(ok) / span, 1),
+        "p50_ms": _ms(percentile(latency, 50)),
+        "p95_ms": _ms(percentile(latency, 95)),
+        "p99_ms": _ms(percentile(latency, 99)),
+        "max_ms": _ms(max(latency, default=None)),
+        "service_p99_ms": _ms(percentile(service, 99)),
+    }
+
+
+def pipeline(
+    system: Any, rate: float, seconds: float, slots: int, drain_timeout: float, grace: float = 5
+) -> dict[str, Any]:
+    """Offer orders at ``rate``/s for ``seconds``; wait (bounded) for them to complete. Above
+    capacity the completions run at the system's sustained rate, below it at the offered rate."""
+    system.reset()
+    cpu_before = tree_cpu_seconds(system.worker_pids())
+    load = open_loop(_submitter(system, int(rate * seconds)), rate, seconds, threads=16, grace=grace)
+    ids = [s.order_id for s in load.ok]
+    done = system.wait_completed(ids, drain_timeout)
+    cpu = tree_cpu_seconds(system.worker_pids()) - cpu_before
+    e2e, finished = _e2e(system, ids)
+    first = min((s.scheduled for s in load.ok), default=0.0)
+    throughput = len(finished) / (max(finished) - first) if finished else 0.0
+    system.reset()
+    return {
+        "offered_per_s": rate,
+        "orders": len(ids),
+        "completed": done,
+        "orders_per_s": round(throughput, 1),
+        "e2e_p50_ms": _ms(percentile(e2e, 50)),
+        "e2e_p99_ms": _ms(percentile(e2e, 99)),
+        "cpu_ms_per_order": round(cpu * 1000 / max(done, 1), 2),
+        "slots": slots,
+        "ideal_orders_per_s": round(slots / STEP_SECONDS, 1),
+        "efficiency": round(throughput / (slots / STEP_SECONDS), 3),
+    }
+
+
+def backlog(
+    system: Any,
+    count: int,
+    spec: WorkerSpec,
+    accept_timeout: float,
+    drain_timeout: float,
+    accept_threads: int = 12,
+) -> dict[str, Any]:
+    """Accept up to ``count`` orders with the workers stopped (bounded in time), then start
+    them: drain rate and time to empty (projected from the drain rate if not reached)."""
+    system.stop_workers()
+    system.reset()
+    t0 = time.time()
+    ids = closed_loop(_submitter(system, count + 7), count, accept_threads, timeout=accept_timeout)
+    accept_s = time.time() - t0
+    started = time.time()
+    system.start_workers(spec, tag="drain")
+    done = system.wait_completed(ids, drain_timeout)
+    _, finished = _e2e(system, ids)
+    drain = len(finished) / (max(finished) - started) if finished else 0.0
+    empty = max(finished) - started if done >= len(ids) else (len(ids) / drain if drain else None)
+    system.reset()
+    return {
+        "orders": len(ids),
+        "accepted_per_s": round(len(ids) / accept_s, 1),
+        "completed": done,
+        "drain_per_s": round(drain, 1),
+        "time_to_empty_s": None if empty is None else round(empty, 2),
+        "time_to_empty_projected": done < len(ids),
+    }
+
+
+def recovery(shop: Shop, spec: WorkerSpec, rate: float = 40, timeout: float = 100) -> dict[str, Any]:
+    """SIGKILL one worker's whole process group mid-load; time until its abandoned steps
+    run again."""
+    victim, survivor = shop.workers[0], shop.workers[1:]
+    assert survivor, "recovery needs a second worker"
+    shop.reset()
+    rng = random.Random(99)
+    ids: list[str] = []
+    load = threading.Thread(
+        target=lambda: ids.extend(
+            s.order_id for s in open_loop(lambda i: shop.place(order_payload(rng)), rate, 4, threads=8).ok
+        )
+    )
+    load.start()
+    time.sleep(1.5)
+    running: list[tuple[Any, ...]] = []
+    deadline = time.monotonic() + 3
+    while len(running) < 2 and time.monotonic() < deadline:
+        running = shop.sql("SELECT order_id, step, lease_token FROM step_runs WHERE status = 'running'")
+    killed = time.time()
+    victim.kill_group()
+    shop.workers.remove(victim)
+    in_flight = [r[0] for r in shop.sql("SELECT id FROM orders WHERE status IN ('received', 'processing')")]
+    time.sleep(1.0)  # the survivor's steps finish in milliseconds; what is still running was the victim's
+    abandoned = [
+        r
+        for r in running
+        if shop.sql(
+            "SELECT 1 FROM step_runs WHERE order_id = %s AND step = %s AND lease_token = %s AND status = 'running'",
+            *r,
+        )
+    ]
+    rerun: dict[tuple[str, str], float] = {}
+    survivor_finished: set[tuple[str, str]] = set()  # slow on a loaded box, but not abandoned
+    limit = time.monotonic() + timeout
+    while len(rerun) + len(survivor_finished) < len(abandoned) and time.monotonic() < limit:
+        for order_id, step, token in abandoned:
+            if (order_id, step) in rerun or (order_id, step) in survivor_finished:
+                continue
+            started, same_token, status = shop.sql(
+                "SELECT extract(epoch from started_at)::float8, lease_token = %s, status"
+                " FROM step_runs WHERE order_id = %s AND step = %s",
+                token,
+                order_id,
+                step,
+            )[0]
+            if same_token and status != "running" and status != "retrying":
+                survivor_finished.add((order_id, step))
+            elif not same_token and started is not None:
+                rerun[(order_id, step)] = started - killed
+        time.sleep(0.2)
+    abandoned = [r for r in abandoned if (r[0], r[1]) not in survivor_finished]
+    all_rerun = len(rerun) == len(abandoned)
+    load.join(15)
+    done = shop.wait_completed(in_flight, min(5.0, max(1.0, limit - time.monotonic())))
+    finished = [d for _, d in shop.completion_times(in_flight).values()]
+    shop.reset()
+    shop.start_workers(WorkerSpec(spec.concurrency // spec.processes, 1, spec.pool), tag="again")
+    return {
+        "abandoned_steps": len(abandoned),
+        "rerun_steps": len(rerun),
+        # Censored at the timeout when some abandoned step had not run again by then.
+        "seconds": (round(max(rerun.values()), 2) if all_rerun else timeout) if abandoned else None,
+        "all_rerun_within_timeout": all_rerun,
+        "in_flight_orders": len(in_flight),
+        "in_flight_completed": done,
+        "all_in_flight_completed_s": round(max(finished) - killed, 2) if finished and done == len(in_flight) else None,
+    }
