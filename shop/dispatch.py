@@ -55,7 +55,7 @@ class CeleryPublisher:
             broker_connection_timeout=2,
             broker_connection_retry_on_startup=False,
             broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
-            task_send_sent_event=True,
+            task_send_sent_event=False,
         )
         return cls(client, retry=retry)
 
