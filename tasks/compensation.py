@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from shop.dispatch import REFUND_TASK
-from shop.errors import TransientError
 from shop.extensions import services
 from shop.services.cancellation import refund_payment
 from tasks.app import app
+from tasks.config import AUXILIARY_TASK_OPTIONS
 
 
 @app.task(
     name=REFUND_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(TransientError,),
-    retry_backoff=2,
-    retry_backoff_max=30,
-    retry_jitter=True,
+    **AUXILIARY_TASK_OPTIONS,
     max_retries=10,
     soft_time_limit=15,
     time_limit=20,

@@ -12,6 +12,7 @@ from typing import Any
 from kombu import Queue
 
 from shop.dispatch import RELAY_TASK, SWEEP_TASK
+from shop.errors import TransientError
 from shop.services.scheduling import HAND_OVER_TASK
 from shop.states import Step
 from shop.step_policy import MAINTENANCE_QUEUE, QUEUES, STEP_POLICY, time_limits
@@ -24,6 +25,17 @@ VISIBILITY_TIMEOUT = int(os.environ.get("BROKER_VISIBILITY_TIMEOUT", "60"))
 _LONGEST_HOLD = max(time_limits(s)[1] + STEP_POLICY[s].backoff_cap for s in Step)
 if VISIBILITY_TIMEOUT <= _LONGEST_HOLD:
     raise RuntimeError(f"BROKER_VISIBILITY_TIMEOUT={VISIBILITY_TIMEOUT} must exceed {_LONGEST_HOLD:.0f}s")
+
+# Tasks outside the step ledger (refunds, customer emails) retry with Celery's
+# own backoff: they are keyed, so a retry or a redelivery repeats nothing.
+AUXILIARY_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (TransientError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+}
 
 RELAY_INTERVAL = float(os.environ.get("RELAY_INTERVAL", "2"))
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "5"))

@@ -5,21 +5,16 @@ from __future__ import annotations
 from celery import Task
 
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK
-from shop.errors import TransientError
 from shop.extensions import services
 from shop.services.steps import send_payment_failed_email
 from tasks.app import app
+from tasks.config import AUXILIARY_TASK_OPTIONS
 
 
 @app.task(
     name=PAYMENT_FAILED_EMAIL_TASK,
     bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(TransientError,),
-    retry_backoff=2,
-    retry_backoff_max=30,
-    retry_jitter=True,
+    **AUXILIARY_TASK_OPTIONS,
     max_retries=8,
     soft_time_limit=10,
     time_limit=15,

@@ -15,31 +15,33 @@ def _money(cents: int, currency: str) -> str:
     return f"{cents / 100:.2f} {currency}"
 
 
-def confirmation_email(order: Order, sender: str) -> EmailMessage:
+def customer_email(order: Order, sender: str, kind: str, subject: str, body: str) -> EmailMessage:
+    """An email to the order's customer; ``kind`` names it in a stable Message-ID,
+    which lets a receiving server drop a duplicate delivery."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = order.customer_email
-    message["Subject"] = f"Your order {order.id} is confirmed"
-    # A stable Message-ID lets a receiving server drop a duplicate delivery.
-    message["Message-ID"] = f"<{order.id}.confirmation@shop>"
-    body = [f"Hello {order.customer_name},", "", "thank you for your order:", ""]
-    body += [f"  {line.quantity} x {line.name}  {_money(line.total_cents, order.currency)}" for line in order.lines]
-    body += ["", f"Total: {_money(order.total_cents, order.currency)}", "", f"Track it at /track/{order.id}"]
-    message.set_content("\n".join(body))
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{order.id}.{kind}@shop>"
+    message.set_content(f"Hello {order.customer_name},\n\n{body}")
     return message
+
+
+def confirmation_email(order: Order, sender: str) -> EmailMessage:
+    lines = [f"  {line.quantity} x {line.name}  {_money(line.total_cents, order.currency)}" for line in order.lines]
+    body = "\n".join(
+        ["thank you for your order:", "", *lines, "", f"Total: {_money(order.total_cents, order.currency)}", ""]
+        + [f"Track it at /track/{order.id}"]
+    )
+    return customer_email(order, sender, "confirmation", f"Your order {order.id} is confirmed", body)
 
 
 def payment_failed_email(order: Order, sender: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = order.customer_email
-    message["Subject"] = f"Payment for order {order.id} failed"
-    message["Message-ID"] = f"<{order.id}.payment-failed@shop>"
-    message.set_content(
-        f"Hello {order.customer_name},\n\nyour card was declined, so order {order.id} "
-        "was not placed and nothing was charged. The items were put back on the shelf."
+    body = (
+        f"your card was declined, so order {order.id} was not placed and nothing was charged. "
+        "The items were put back on the shelf."
     )
-    return message
+    return customer_email(order, sender, "payment-failed", f"Payment for order {order.id} failed", body)
 
 
 def send_once(svc: ShopServices, order: Order, key: str, message: EmailMessage) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy.sql.expression import ColumnElement, Exists
 from shop.dispatch import TaskMessage, publish_all
 from shop.extensions import ShopServices
 from shop.models import Order, ScheduledJob, StepRun, UTCDateTime, new_uuid, utcnow
-from shop.services.notifications import send_once
+from shop.services.notifications import customer_email, send_once
 from shop.states import FINAL_ORDER_STATUSES, OrderStatus, Step, StepStatus
 from shop.step_policy import STEP_POLICY
 
@@ -198,16 +198,8 @@ def cancel_unpaid_order(svc: ShopServices, order_id: str) -> str:
 
 
 def follow_up_email(order: Order, sender: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = order.customer_email
-    message["Subject"] = f"How was your order {order.id}?"
-    message["Message-ID"] = f"<{order.id}.follow-up@shop>"
-    message.set_content(
-        f"Hello {order.customer_name},\n\nyour order {order.id} arrived a while ago. "
-        "How was it? Just reply to this email: we read every answer."
-    )
-    return message
+    body = f"your order {order.id} arrived a while ago. How was it? Just reply to this email: we read every answer."
+    return customer_email(order, sender, "follow-up", f"How was your order {order.id}?", body)
 
 
 JOB_RUNNERS = {FOLLOW_UP_EMAIL: send_follow_up, CANCEL_UNPAID: cancel_unpaid_order}
