@@ -7,6 +7,7 @@ workers own one step, or record one outcome twice.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,8 @@ from shop.states import (
     sources_of,
 )
 from shop.step_policy import STEP_POLICY, lease_seconds, queue_for
+
+log = logging.getLogger(__name__)
 
 ACTIVE_ORDER_STATUSES = tuple(s for s in OrderStatus if s not in FINAL_ORDER_STATUSES)
 
@@ -93,6 +96,7 @@ def claim_step(session: Session, order_id: str, step: Step, task_id: str, now: d
         # This claim is not an attempt: give its count back before parking.
         session.execute(update(StepRun).where(*_owned(order_id, step, token)).values(attempts=StepRun.attempts - 1))
         dead_letter(session, order_id, step, token, "attempts exhausted: every lease expired (hung or lost)", now)
+        log.error("step %s of %s dead-lettered: every one of its leases expired", step, order_id)
         return None
     if step == Step.INVENTORY:
         transition_order(session, order_id, OrderStatus.PROCESSING)

@@ -12,7 +12,8 @@ from tests.support.stack import Stack
 
 CHAOS_ENV = {
     "SIMULATED_LATENCY_SCALE": "0.02",
-    "STEP_TIME_LIMIT_SCALE": "0.2",  # leases of 2-4 s instead of 10-20 s
+    "STEP_TIME_LIMIT_SCALE": "0.3",  # leases of 4.5-6 s instead of 15-20 s
+    "WAREHOUSE_RATE_PER_SECOND": "0",  # the shared limiter has its own tests
     "SWEEP_INTERVAL": "1",
     "RELAY_INTERVAL": "0.5",
     "STALE_DISPATCH_SECONDS": "5",
