@@ -28,7 +28,18 @@ if ! pg_isready -q -h "$PGHOST" -p 5432 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h "$PGHOST" -p 5432 && break; sleep 1; done
 fi
 pg_isready -q -h "$PGHOST" -p 5432 || { echo "PostgreSQL is not answering on $PGHOST:5432" >&2; exit 1; }
-# The tests connect as postgres to database "test" (trust auth on loopback, as on CI).
+# The tests connect as postgres over loopback without a password. A fresh
+# Debian install asks for one there: allow the postgres role on 127.0.0.1 only.
+if ! psql -h "$PGHOST" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf 2>/dev/null | sort -V | tail -1)
+  if [ -n "$hba" ] && ! grep -q '^host all postgres 127.0.0.1/32 trust' "$hba"; then
+    echo "allowing the postgres role on 127.0.0.1 without a password ($hba)"
+    sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+    version=$(basename "$(dirname "$(dirname "$hba")")")
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
+  fi
+fi
+# ...and to a database named "test".
 if ! psql -h "$PGHOST" -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
   su postgres -c "psql -c 'select 1'" >/dev/null 2>&1 && su postgres -c "createdb test" 2>/dev/null || true
   psql -h "$PGHOST" -U postgres -d test -c 'select 1' >/dev/null || {
