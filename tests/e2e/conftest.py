@@ -47,12 +47,21 @@ LATENCY_SCALE = "0.4"
 
 
 @pytest.fixture(scope="session")
-def stack(databases: Databases, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def e2e_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of the browser tests' own: their worker lives all session and must
+    never take (and apply to its own database) a task another test published."""
+    server = RedisServer(tmp_path_factory.mktemp("e2e-redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(databases: Databases, e2e_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The demo shop on PostgreSQL with one running worker."""
     workdir = tmp_path_factory.mktemp("e2e-stack")
     with Stack(
         databases.new("postgresql"),
-        redis_server.url,
+        e2e_redis.url,
         workdir,
         SIMULATED_LATENCY_SCALE=LATENCY_SCALE,
     ) as shop:
