@@ -45,6 +45,12 @@ class Simulation:
     faults: dict[Step, dict[str, float]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
+    def __post_init__(self) -> None:
+        # Celery forks its pool from a process that already built this RNG. Without
+        # a reseed every child draws the same sequence, so a child that crashes on
+        # its first step is replaced by one that crashes on it again, forever.
+        os.register_at_fork(after_in_child=self.rng.seed)
+
     @classmethod
     def from_config(cls, latency_scale: float, faults_spec: str) -> Simulation:
         return cls(latency_scale, parse_faults(faults_spec))

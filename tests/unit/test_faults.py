@@ -32,3 +32,19 @@ def test_certain_faults_always_fire_before_the_effect() -> None:
     with pytest.raises(PermanentError):
         Simulation(0, parse_faults("email:permanent=1")).before_effect(Step.EMAIL)
     Simulation(0, parse_faults("email:permanent=1")).before_effect(Step.PAYMENT)  # other steps untouched
+
+
+def test_forked_processes_draw_different_fault_sequences() -> None:
+    import os
+
+    simulation = Simulation(0, parse_faults("payment:crash=0.5"))
+    reader, writer = os.pipe()
+    draws = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # the child reports its first draws and leaves at once
+            os.write(writer, repr([simulation.rng.random() for _ in range(3)]).encode().ljust(200))
+            os._exit(0)
+        os.waitpid(pid, 0)
+        draws.append(os.read(reader, 200).strip())
+    assert draws[0] != draws[1]
