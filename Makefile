@@ -17,5 +17,5 @@ install:
 	scripts/install.sh
 
 lint: install
-	.venv/bin/ruff check shop tasks tests bench
+	.venv/bin/ruff check .
 	.venv/bin/mypy
