@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from shop.dispatch import TaskMessage, step_task_name
@@ -85,11 +85,11 @@ def claim_step(session: Session, order_id: str, step: Step, task_id: str, now: d
                 else_=StepRun.last_error,
             ),
         )
-        .returning(StepRun.attempts)
+        .returning(StepRun.attempts, select(Order.priority).where(Order.id == order_id).scalar_subquery())
     ).first()
     if claimed is None:
         return None
-    attempt = claimed[0]
+    attempt, priority = claimed
     if attempt > STEP_POLICY[step].max_attempts:
         # The previous attempt never reported back (killed at the hard limit):
         # it still counts, so a step that always hangs ends here, not in a loop.
@@ -100,7 +100,6 @@ def claim_step(session: Session, order_id: str, step: Step, task_id: str, now: d
         return None
     if step == Step.INVENTORY:
         transition_order(session, order_id, OrderStatus.PROCESSING)
-    priority = session.scalar(select(Order.priority).where(Order.id == order_id)) or "standard"
     return Claim(order_id, step, attempt, token, priority)
 
 
@@ -145,27 +144,27 @@ def record_success(session: Session, claim: Claim, now: datetime) -> list[TaskMe
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(f"{claim.step} of {claim.order_id}")
-    # Lock the order row and check it is still active: a cancel that committed
-    # first makes this transaction roll back (and with it, say, a reservation).
-    still_active = session.execute(
-        update(Order).where(Order.id == claim.order_id, Order.status.in_(ACTIVE_ORDER_STATUSES)).values(updated_at=now)
-    )
-    if still_active.rowcount != 1:  # type: ignore[attr-defined]
-        raise LeaseLost(f"order {claim.order_id} is no longer active")
+    # One UPDATE of the order row does three jobs. It locks the row and checks the
+    # order is still active (a cancel that committed first makes this transaction
+    # roll back, and a reservation with it). It arms the fan-out counter after the
+    # payment. And the lock serialises the three fan-out finishers, so the one
+    # that brings the counter to zero completes the order.
+    fanout: ColumnElement[int] = Order.pending_fanout.expression
     if claim.step == Step.PAYMENT:
-        session.execute(update(Order).where(Order.id == claim.order_id).values(pending_fanout=len(FANOUT)))
-    if claim.step in FANOUT:
-        # The row lock taken by this UPDATE serialises the three finishers; the
-        # one that brings the counter to zero completes the order.
-        remaining = session.execute(
-            update(Order)
-            .where(Order.id == claim.order_id, Order.pending_fanout > 0)
-            .values(pending_fanout=Order.pending_fanout - 1)
-            .returning(Order.pending_fanout)
-        ).scalar()
-        if remaining == 0:
-            transition_order(session, claim.order_id, OrderStatus.COMPLETED)
-            schedule_follow_up(session, claim.order_id, now)
+        fanout = literal(len(FANOUT))
+    elif claim.step in FANOUT:
+        fanout = case((Order.pending_fanout > 0, Order.pending_fanout - 1), else_=0)
+    remaining = session.execute(
+        update(Order)
+        .where(Order.id == claim.order_id, Order.status.in_(ACTIVE_ORDER_STATUSES))
+        .values(updated_at=now, pending_fanout=fanout)
+        .returning(Order.pending_fanout)
+    ).scalar()
+    if remaining is None:
+        raise LeaseLost(f"order {claim.order_id} is no longer active")
+    if claim.step in FANOUT and remaining == 0:
+        transition_order(session, claim.order_id, OrderStatus.COMPLETED)
+        schedule_follow_up(session, claim.order_id, now)
     return dispatch_steps(session, claim.order_id, NEXT_STEPS[claim.step], claim.priority, now)
 
 
