@@ -15,15 +15,16 @@ from flask import Flask
 from shop import create_app
 from shop.dispatch import CeleryPublisher
 from shop.extensions import ShopServices
-from shop.logs import bound, configure_logging, task_context
+from shop.logs import configure_logging
 from tasks.config import celery_config
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            context = task_context(self.name, self.request.id, self.request.retries, kwargs)
-            with flask_app.app_context(), bound(**context):
+            # The log context (order_id, step, task_id, attempt) is bound by the
+            # task_prerun signal in tasks.monitoring, which also spans Celery's own lines.
+            with flask_app.app_context():
                 return self.run(*args, **kwargs)
 
     celery = Celery(
