@@ -7,9 +7,12 @@ short ``with db.begin() as session:`` blocks (SQLAlchemy 2.0 style).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
@@ -61,3 +64,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_duplicate(session: Session, model: type[DeclarativeBase], values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING, in one statement; True if the row is new."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())  # type: ignore[arg-type]
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -58,6 +58,7 @@ NEXT_STEPS: dict[Step, tuple[Step, ...]] = {
 
 # Order statuses from which no step may start any more.
 FINAL_ORDER_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+ACTIVE_ORDER_STATUSES = tuple(s for s in OrderStatus if s not in FINAL_ORDER_STATUSES)
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.RECEIVED: frozenset({OrderStatus.PROCESSING, OrderStatus.FAILED, OrderStatus.CANCELLED}),

@@ -25,7 +25,7 @@ from shop.dispatch import TaskMessage, publish_all
 from shop.extensions import ShopServices
 from shop.models import Order, ScheduledJob, StepRun, UTCDateTime, new_uuid, utcnow
 from shop.services.notifications import customer_email, send_once
-from shop.states import FINAL_ORDER_STATUSES, OrderStatus, Step, StepStatus
+from shop.states import ACTIVE_ORDER_STATUSES, OrderStatus, Step, StepStatus
 from shop.step_policy import STEP_POLICY
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ JOB_QUEUES = {
 MAX_JOB_ATTEMPTS = 10
 # Payment step states of an order that has not paid (and is not being charged right now).
 UNPAID_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RETRYING, StepStatus.FAILED)
-ACTIVE_ORDER_STATUSES = tuple(s for s in OrderStatus if s not in FINAL_ORDER_STATUSES)
 
 
 def _seconds(name: str, default: float) -> float:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
+from shop.database import insert_ignoring_duplicate
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK, TaskMessage, publish_all
 from shop.errors import OutOfStock, PaymentDeclined, PermanentError, TransientError
 from shop.extensions import ShopServices
@@ -45,34 +46,33 @@ class StepOutcome:
 
 def load_order(svc: ShopServices, order_id: str) -> Order:
     with svc.db.begin() as session:
-        return session.scalars(select(Order).where(Order.id == order_id).options(selectinload(Order.lines))).one()
+        return order_with_lines(session, order_id)
 
 
-def _record(svc: ShopServices, claim: ledger.Claim, effect_record: SideEffect | None = None) -> list[TaskMessage]:
+def order_with_lines(session: Session, order_id: str) -> Order:
+    """The order and its lines in one statement (a step reads them, never changes them)."""
+    return session.scalars(select(Order).where(Order.id == order_id).options(joinedload(Order.lines))).unique().one()
+
+
+def _record(svc: ShopServices, claim: ledger.Claim, effect_record: dict[str, str] | None = None) -> list[TaskMessage]:
     with svc.db.begin() as session:
         if effect_record is not None:
-            _add_effect_once(session, effect_record)
+            insert_ignoring_duplicate(session, SideEffect, effect_record)
         return ledger.record_success(session, claim, utcnow())
 
 
-def _add_effect_once(session: Session, record: SideEffect) -> None:
-    if session.get(SideEffect, record.key) is None:
-        session.add(record)
-
-
-def reserve_inventory(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+def reserve_inventory(svc: ShopServices, claim: ledger.Claim, order: Order) -> list[TaskMessage]:
     svc.simulation.sleep(LOAD_ORDER_LATENCY)
     svc.simulation.work(Step.INVENTORY)
     # Reservation and ledger commit together: a crash before the commit undoes both.
     with svc.db.begin() as session:
-        reserve_stock(session, claim.order_id)
+        reserve_stock(session, order.id, order.lines)
         svc.simulation.after_effect(Step.INVENTORY)
         return ledger.record_success(session, claim, utcnow())
 
 
-def charge_payment(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+def charge_payment(svc: ShopServices, claim: ledger.Claim, order: Order) -> list[TaskMessage]:
     svc.simulation.work(Step.PAYMENT)
-    order = load_order(svc, claim.order_id)
     # Outside any transaction: the gateway is remote. Its idempotency key makes
     # a redelivered step get the first charge back instead of a second one.
     svc.gateway.charge(
@@ -86,31 +86,28 @@ def charge_payment(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
     return _record(svc, claim)
 
 
-def send_confirmation(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+def send_confirmation(svc: ShopServices, claim: ledger.Claim, order: Order) -> list[TaskMessage]:
     svc.simulation.work(Step.EMAIL)
-    order = load_order(svc, claim.order_id)
     send_once(svc, order, effect_key(order.id, Step.EMAIL), confirmation_email(order, svc.mail_from))
     svc.simulation.after_effect(Step.EMAIL)
     return _record(svc, claim)
 
 
-def create_invoice(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+def create_invoice(svc: ShopServices, claim: ledger.Claim, order: Order) -> list[TaskMessage]:
     svc.simulation.work(Step.INVOICE)
-    order = load_order(svc, claim.order_id)
     # One file per order under a fixed name: a rerun rewrites it, never adds one.
     path = write_invoice(svc.invoice_dir, order)
     svc.simulation.after_effect(Step.INVOICE)
     key = effect_key(order.id, Step.INVOICE)
-    return _record(svc, claim, SideEffect(key=key, order_id=order.id, kind="invoice", detail=str(path)))
+    return _record(svc, claim, {"key": key, "order_id": order.id, "kind": "invoice", "detail": str(path)})
 
 
-def notify_warehouse(svc: ShopServices, claim: ledger.Claim) -> list[TaskMessage]:
+def notify_warehouse(svc: ShopServices, claim: ledger.Claim, order: Order) -> list[TaskMessage]:
     svc.simulation.work(Step.WAREHOUSE)
-    order = load_order(svc, claim.order_id)
     key = effect_key(order.id, Step.WAREHOUSE)
     svc.warehouse.notify(idempotency_key=key, shipment=shipment_of(order))
     svc.simulation.after_effect(Step.WAREHOUSE)
-    return _record(svc, claim, SideEffect(key=key, order_id=order.id, kind="warehouse"))
+    return _record(svc, claim, {"key": key, "order_id": order.id, "kind": "warehouse"})
 
 
 def shipment_of(order: Order) -> dict[str, object]:
@@ -122,7 +119,7 @@ def shipment_of(order: Order) -> dict[str, object]:
     }
 
 
-STEP_EFFECTS: dict[Step, Callable[[ShopServices, ledger.Claim], list[TaskMessage]]] = {
+STEP_EFFECTS: dict[Step, Callable[[ShopServices, ledger.Claim, Order], list[TaskMessage]]] = {
     Step.INVENTORY: reserve_inventory,
     Step.PAYMENT: charge_payment,
     Step.EMAIL: send_confirmation,
@@ -133,13 +130,15 @@ STEP_EFFECTS: dict[Step, Callable[[ShopServices, ledger.Claim], list[TaskMessage
 
 def run_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> StepOutcome:
     """Run one step for one order; decide retry or failure from the exception kind."""
+    # The claim and the read of the order share one transaction.
     with svc.db.begin() as session:
         claim = ledger.claim_step(session, order_id, step, task_id, utcnow())
-    if claim is None:
+        order = order_with_lines(session, order_id) if claim else None
+    if claim is None or order is None:
         return StepOutcome("skipped")
     try:
         svc.simulation.before_effect(step)
-        messages = STEP_EFFECTS[step](svc, claim)
+        messages = STEP_EFFECTS[step](svc, claim, order)
     except ledger.LeaseLost:
         settle_lost_lease(svc, claim)
         return StepOutcome("skipped")

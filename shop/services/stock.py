@@ -6,6 +6,8 @@ products always lock them in the same order and cannot deadlock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -13,11 +15,10 @@ from shop.errors import OutOfStock
 from shop.models import OrderLine, Product, StockReservation, utcnow
 
 
-def reserve_stock(session: Session, order_id: str) -> None:
+def reserve_stock(session: Session, order_id: str, lines: Iterable[OrderLine]) -> None:
     """Take stock for every line of the order, or raise OutOfStock (caller rolls back)."""
     already = set(session.scalars(select(StockReservation.sku).where(StockReservation.order_id == order_id)))
-    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.sku)).all()
-    for line in lines:
+    for line in sorted(lines, key=lambda line: line.sku):
         if line.sku in already:
             continue
         taken = session.execute(

@@ -17,8 +17,7 @@ from shop.dispatch import TaskMessage, publish_all, step_task_name
 from shop.extensions import ShopServices
 from shop.integrations import broker
 from shop.models import Order, StepRun, new_uuid, utcnow
-from shop.services import ledger
-from shop.states import Step, StepStatus
+from shop.states import ACTIVE_ORDER_STATUSES, Step, StepStatus
 from shop.step_policy import QUEUES, lease_seconds, queue_for
 
 log = logging.getLogger(__name__)
@@ -34,9 +33,7 @@ def sweep(svc: ShopServices, broker_url: str, *, stale_dispatch_seconds: float =
         rows = session.execute(
             select(StepRun.order_id, StepRun.step, Order.priority)
             .join(Order, Order.id == StepRun.order_id)
-            .where(
-                Order.status.in_(ledger.ACTIVE_ORDER_STATUSES), or_(*_stuck(now, broker_url, stale_dispatch_seconds))
-            )
+            .where(Order.status.in_(ACTIVE_ORDER_STATUSES), or_(*_stuck(now, broker_url, stale_dispatch_seconds)))
             .limit(batch)
         ).all()
         messages: list[TaskMessage] = []

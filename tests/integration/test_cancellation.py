@@ -115,10 +115,11 @@ def test_a_charge_made_after_the_cancel_is_refunded_by_the_payment_step(db_stack
     order_id = db_stack.place(order_payload((sku, 1)))["order_id"]
     run_step(db_stack.services, order_id, Step.INVENTORY, "t1")
     claim = _claim_payment(db_stack, order_id)  # a worker has taken the payment…
+    order = steps.load_order(db_stack.services, order_id)
 
     assert db_stack.client.post(f"/orders/{order_id}/cancel").status_code == 200  # …the customer cancels…
     with pytest.raises(ledger.LeaseLost):
-        steps.charge_payment(db_stack.services, claim)  # …and the charge goes through after it
+        steps.charge_payment(db_stack.services, claim, order)  # …and the charge goes through after it
     steps.settle_lost_lease(db_stack.services, claim)
 
     assert db_stack.rows(

@@ -173,15 +173,18 @@ def test_flower_shows_the_worker_and_every_step_task_with_its_arguments(ops_stac
             return workers.status_code == 200 and ops_stack.workers[0].name in workers.json()
 
         wait_until(worker_listed, 40, 0.5, "Flower to list the worker")
-        order_id = ops_stack.place(order_payload((ops_stack.add_product(), 1)))["order_id"]
-        ops_stack.wait_for(order_id, "completed")
+        sku = ops_stack.add_product()
 
         def order_tasks() -> dict | None:  # type: ignore[type-arg]
+            # Task events are off until Flower switches them on (at most 5 s after
+            # it starts): an order placed before that is not in Flower, a later one is.
+            order_id = ops_stack.place(order_payload((sku, 1)))["order_id"]
+            ops_stack.wait_for(order_id, "completed")
             tasks = requests.get(f"{base}/api/tasks", auth=auth, timeout=5).json().values()
             mine = {t["name"]: t for t in tasks if order_id in str(t.get("kwargs"))}
             return mine if STEP_TASKS <= mine.keys() and all(t["state"] == "SUCCESS" for t in mine.values()) else None
 
-        seen = wait_until(order_tasks, 20, 0.5, "Flower to see the order's five step tasks")
+        seen = wait_until(order_tasks, 30, 1, "Flower to see an order's five step tasks")
         assert set(seen) == STEP_TASKS
         assert all(t["worker"] == ops_stack.workers[0].name for t in seen.values())
         assert requests.get(f"{base}/api/workers", timeout=5).status_code == 401
