@@ -6,16 +6,18 @@ configuration, database and integrations as the web.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init
 from flask import Flask
 
 from shop import create_app
 from shop.dispatch import CeleryPublisher
 from shop.extensions import ShopServices
 from shop.logs import configure_logging
+from shop.services.steps import warm_up
 from tasks.config import celery_config
 
 
@@ -56,6 +58,14 @@ app = celery_init_app(flask_app)
 @setup_logging.connect
 def _json_logs(**_: Any) -> None:
     configure_logging(flask_app.config["LOG_LEVEL"])
+
+
+@worker_init.connect
+def _warm_up_before_fork(**_: Any) -> None:
+    try:
+        warm_up(flask_app.extensions["shop"])
+    except Exception:  # a database still starting: the children warm up on their own
+        logging.getLogger(__name__).warning("warm-up before fork failed", exc_info=True)
 
 
 @worker_process_init.connect

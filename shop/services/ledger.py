@@ -242,7 +242,7 @@ def _count_down(fanout: ColumnElement[int]) -> Update:
     )
 
 
-_ORDER_AFTER: dict[Step, Update] = {
+ORDER_AFTER: dict[Step, Update] = {
     step: _count_down(
         literal(len(FANOUT))
         if step == Step.PAYMENT
@@ -259,7 +259,7 @@ def record_success(session: Session, claim: Claim, now: datetime) -> list[TaskMe
     params = {"b_order": claim.order_id, "b_step": claim.step.value, "b_token": claim.lease_token, "b_now": now}
     if session.execute(_SUCCEED, params).rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(f"{claim.step} of {claim.order_id}")
-    remaining = session.execute(_ORDER_AFTER[claim.step], {"b_order": claim.order_id, "b_now": now}).scalar()
+    remaining = session.execute(ORDER_AFTER[claim.step], {"b_order": claim.order_id, "b_now": now}).scalar()
     if remaining is None:
         raise LeaseLost(f"order {claim.order_id} is no longer active")
     if claim.step in FANOUT and remaining == 0:

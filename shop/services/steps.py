@@ -8,25 +8,26 @@ SMTP, warehouse) never run inside a database transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, configure_mappers, joinedload
 
 from shop.database import insert_ignoring_duplicate
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK, TaskMessage, publish_all
 from shop.errors import OutOfStock, PaymentDeclined, PermanentError, TransientError
 from shop.extensions import ShopServices
-from shop.integrations.invoices import write_invoice
+from shop.integrations.invoices import render_invoice, write_invoice
 from shop.models import Order, SideEffect, StepRun, new_uuid, utcnow
 from shop.services import ledger
 from shop.services.cancellation import refund_payment
 from shop.services.notifications import confirmation_email, payment_failed_email, send_once
 from shop.services.outbox import add_to_outbox, publish_outbox
 from shop.services.stock import release_stock, reserve_stock
-from shop.states import OrderStatus, Step, StepStatus
+from shop.states import NEXT_STEPS, OrderStatus, Step, StepStatus
 from shop.step_policy import LOAD_ORDER_LATENCY, STEP_POLICY, backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -204,3 +205,29 @@ def fail_order(svc: ShopServices, claim: ledger.Claim, exc: OutOfStock | Payment
 def send_payment_failed_email(svc: ShopServices, order_id: str) -> bool:
     order = load_order(svc, order_id)
     return send_once(svc, order, f"order:{order_id}:payment_failed_email", payment_failed_email(order, svc.mail_from))
+
+
+def warm_up(svc: ShopServices) -> None:
+    """Do once, before a worker forks its pool, what every child process would
+    otherwise repeat on its first tasks: configure the mappers, compile the step
+    statements into the engine's cache (each matches no row, in a transaction
+    rolled back) and import what building an email and an invoice needs.
+    Children inherit all of it; without it a fresh child spent its first tasks
+    compiling (a fifth of the worker's CPU in a 300-order bench run)."""
+    configure_mappers()
+    now, nobody = utcnow(), ""
+    with svc.db.sessions() as session:
+        ledger.claim_step(session, nobody, Step.INVENTORY, nobody, now)
+        session.scalars(select(Order).where(Order.id == nobody).options(joinedload(Order.lines))).unique().first()
+        claim = ledger.Claim(nobody, Step.INVENTORY, 1, nobody, "standard")
+        with contextlib.suppress(ledger.LeaseLost):
+            ledger.record_success(session, claim, now)
+        for step in Step:
+            session.execute(ledger.ORDER_AFTER[step], {"b_order": nobody, "b_now": now})
+            ledger.dispatch_steps(session, nobody, NEXT_STEPS[step] or (step,), "standard", now)
+        session.rollback()
+    svc.db.engine.dispose()  # the connection, not the compiled statements: children open their own
+    sample = Order(id=nobody, customer_email="warm@example.com", customer_name="", total_cents=0, currency="EUR")
+    sample.created_at = now
+    confirmation_email(sample, svc.mail_from).as_bytes()
+    render_invoice(sample)
