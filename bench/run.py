@@ -47,6 +47,9 @@ class Config:
     sweep: list[int] = field(default_factory=list)
     sweep_seconds: float = 3
     recovery_timeout: float = 40
+    # The pipeline's moderate load: the figure is then the lease and the sweep,
+    # not a queue that grew past what one surviving worker drains.
+    recovery_rate: float = 20
     checkout_grace: float = 5
     profile: bool = False
 
@@ -64,30 +67,32 @@ class Config:
             base = cls(
                 quick=True,
                 repetitions=1,
-                checkout_seconds=2,
-                moderate_seconds=3,
+                checkout_seconds=1.5,
+                moderate_seconds=2.5,
                 saturation_seconds=2,
-                drain_timeout=5,
+                drain_timeout=3,
                 backlog_orders=1000,
-                backlog_accept_timeout=4,
-                backlog_drain_timeout=6,
-                recovery_timeout=30,
-                checkout_grace=2,
+                backlog_accept_timeout=3,
+                backlog_drain_timeout=4,
+                recovery_timeout=32,
+                checkout_grace=1,
                 **common,
             )
         else:
             base = cls(
                 quick=False,
                 repetitions=3,
-                checkout_seconds=3,
-                moderate_seconds=4,
+                checkout_seconds=2,
+                moderate_seconds=3,
                 saturation_seconds=2,
-                drain_timeout=8,
+                drain_timeout=5,
+                # 5 000 orders are accepted (~30 s through the web); the drain is
+                # watched for a bounded time and the time to empty projected from it.
                 backlog_orders=5000,
-                backlog_accept_timeout=8,
-                backlog_drain_timeout=10,
-                recovery_timeout=40,
-                checkout_grace=3,
+                backlog_accept_timeout=35,
+                backlog_drain_timeout=6,
+                recovery_timeout=35,
+                checkout_grace=1.5,
                 sweep=[4, 16],
                 sweep_seconds=2,
                 **common,
@@ -216,7 +221,7 @@ def one_repetition(
     log(f"  pipeline: {json.dumps([out['pipeline_moderate'], out['pipeline_saturation']])}")
     out["backlog"] = _backlog(shop, cfg)
     log(f"  backlog: {json.dumps(out['backlog'])}")
-    out["recovery"] = scenarios.recovery(shop, cfg.worker, timeout=cfg.recovery_timeout)
+    out["recovery"] = scenarios.recovery(shop, cfg.recovery_rate, cfg.recovery_timeout)
     log(f"  recovery: {json.dumps(out['recovery'])}")
     shop.stop_workers()
     shop.procs.stop(shop.beat)

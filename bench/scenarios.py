@@ -114,9 +114,9 @@ def backlog(
     }
 
 
-def recovery(shop: Shop, spec: WorkerSpec, rate: float = 40, timeout: float = 100) -> dict[str, Any]:
+def recovery(shop: Shop, rate: float = 20, timeout: float = 100) -> dict[str, Any]:
     """SIGKILL one worker's whole process group mid-load; time until its abandoned steps
-    run again."""
+    run again. The survivor keeps running; the caller stops it."""
     victim, survivor = shop.workers[0], shop.workers[1:]
     assert survivor, "recovery needs a second worker"
     shop.reset()
@@ -124,15 +124,21 @@ def recovery(shop: Shop, spec: WorkerSpec, rate: float = 40, timeout: float = 10
     ids: list[str] = []
     load = threading.Thread(
         target=lambda: ids.extend(
-            s.order_id for s in open_loop(lambda i: shop.place(order_payload(rng)), rate, 4, threads=8).ok
+            s.order_id for s in open_loop(lambda i: shop.place(order_payload(rng)), rate, 6, threads=8).ok
         )
     )
     load.start()
     time.sleep(1.5)
     running: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + 3
-    while len(running) < 2 and time.monotonic() < deadline:
-        running = shop.sql("SELECT order_id, step, lease_token FROM step_runs WHERE status = 'running'")
+    deadline = time.monotonic() + 4
+    # Kill when several steps run at once: then the victim most likely runs one of them.
+    while len(running) < 3 and time.monotonic() < deadline:
+        # Steps of this phase's orders only: earlier phases' reset cancelled orders
+        # whose steps were running, and those stay "running" (nobody resumes them).
+        running = shop.sql(
+            "SELECT r.order_id, r.step, r.lease_token FROM step_runs r JOIN orders o ON o.id = r.order_id"
+            " WHERE r.status = 'running' AND o.status IN ('received', 'processing')"
+        )
     killed = time.time()
     victim.kill_group()
     shop.workers.remove(victim)
@@ -167,17 +173,27 @@ def recovery(shop: Shop, spec: WorkerSpec, rate: float = 40, timeout: float = 10
         time.sleep(0.2)
     abandoned = [r for r in abandoned if (r[0], r[1]) not in survivor_finished]
     all_rerun = len(rerun) == len(abandoned)
+    not_rerun = [
+        shop.sql(
+            "SELECT r.step, r.status, r.attempts, o.status, extract(epoch from r.lease_expires_at - now())::int"
+            " FROM step_runs r JOIN orders o ON o.id = r.order_id WHERE r.order_id = %s AND r.step = %s",
+            o,
+            s,
+        )[0]
+        for o, s, _ in abandoned
+        if (o, s) not in rerun
+    ]
     load.join(15)
-    done = shop.wait_completed(in_flight, min(5.0, max(1.0, limit - time.monotonic())))
+    done = shop.wait_completed(in_flight, min(3.0, max(1.0, limit - time.monotonic())))
     finished = [d for _, d in shop.completion_times(in_flight).values()]
     shop.reset()
-    shop.start_workers(WorkerSpec(spec.concurrency // spec.processes, 1, spec.pool), tag="again")
     return {
         "abandoned_steps": len(abandoned),
         "rerun_steps": len(rerun),
         # Censored at the timeout when some abandoned step had not run again by then.
         "seconds": (round(max(rerun.values()), 2) if all_rerun else timeout) if abandoned else None,
         "all_rerun_within_timeout": all_rerun,
+        "not_rerun": [list(map(str, row)) for row in not_rerun],
         "in_flight_orders": len(in_flight),
         "in_flight_completed": done,
         "all_in_flight_completed_s": round(max(finished) - killed, 2) if finished and done == len(in_flight) else None,
