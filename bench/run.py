@@ -51,6 +51,7 @@ class Config:
     # not a queue that grew past what one surviving worker drains.
     recovery_rate: float = 20
     checkout_grace: float = 5
+    baseline_backlog: bool = True  # --quick skips it to stay under 2 minutes
     profile: bool = False
 
     @classmethod
@@ -76,6 +77,7 @@ class Config:
                 backlog_drain_timeout=4,
                 recovery_timeout=32,
                 checkout_grace=1,
+                baseline_backlog=False,
                 **common,
             )
         else:
@@ -195,7 +197,8 @@ def _baseline_round(b: Baseline, cfg: Config, log: Any) -> dict[str, Any]:
         "pipeline_moderate": _moderate(b, cfg, slots),
         "pipeline_saturation": _saturation(b, cfg, slots),
     }
-    out["backlog"] = _backlog(b, cfg, accept_threads=4)
+    if cfg.baseline_backlog:
+        out["backlog"] = _backlog(b, cfg, accept_threads=4)
     b.stop_workers()
     log(f"  {b.name}: {json.dumps(out)}")
     return out
