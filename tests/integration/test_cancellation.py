@@ -44,12 +44,14 @@ def test_cancel_after_payment_refunds_through_the_gateway_and_releases_stock(db_
     order_id = db_stack.place(order_payload((sku, 2)))["order_id"]
     for step in (Step.INVENTORY, Step.PAYMENT):
         run_step(db_stack.services, order_id, step, f"t-{step}")
-    db_stack.start_worker()  # runs the refund task from the outbox
 
+    # Cancelled before any worker runs: a worker started first could take the
+    # warehouse step the payment dispatched, and the order would be shipped (409).
     answer = db_stack.client.post(f"/orders/{order_id}/cancel")
 
     assert answer.status_code == 200 and answer.get_json()["refund"] is True
     assert db_stack.stock(sku) == 10
+    db_stack.start_worker()  # runs the refund task the cancel published
     wait_until(
         lambda: (
             db_stack.scalar(
