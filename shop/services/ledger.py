@@ -9,7 +9,7 @@ dispatch, move the order) are built once, at import, with bound parameters and
 against the tables rather than the mapped classes: building a statement cost
 as much CPU as running it, and the ORM's bulk-update path (session
 synchronisation) as much again; neither buys anything for a row the session
-never loaded. Measured in bench/ (see the README's "Where the time goes").
+never loaded. Measured in bench/ (README: "What was tried, and what each change bought").
 """
 
 from __future__ import annotations
@@ -181,18 +181,18 @@ def claim_step(session: Session, order_id: str, step: Step, task_id: str, now: d
 @cache
 def _dispatch_statement(targets: tuple[Step, ...]) -> Update:
     """Dispatch ``targets`` of one order in one UPDATE; each gets its own task id and queue."""
-    by_step = {step.value: step.value for step in targets}
+    names = [step.value for step in targets]
     return (
         update(steps)
         .where(
             steps.c.order_id == bindparam("b_order"),
-            _one_of(steps.c.step, by_step),
+            _one_of(steps.c.step, names),
             _one_of(steps.c.status, CLAIMABLE_STEP_STATUSES),
         )
         .values(
             dispatched_at=bindparam("b_now"),
-            task_id=case({s: bindparam(f"task_{s}") for s in by_step}, value=steps.c.step),
-            queue=case({s: bindparam(f"queue_{s}") for s in by_step}, value=steps.c.step),
+            task_id=case({name: bindparam(f"task_{name}") for name in names}, value=steps.c.step),
+            queue=case({name: bindparam(f"queue_{name}") for name in names}, value=steps.c.step),
         )
         .returning(steps.c.step)
     )
@@ -204,16 +204,15 @@ def dispatch_steps(
     """Mark steps dispatched; the caller publishes the returned messages after commit."""
     if not targets:
         return []
-    planned = {step: TaskMessage(step_task_name(step), queue_for(step, priority), new_uuid()) for step in targets}
+    planned = {
+        step.value: TaskMessage(step_task_name(step), queue_for(step, priority), new_uuid(), {"order_id": order_id})
+        for step in targets
+    }
     params: dict[str, Any] = {"b_order": order_id, "b_now": now}
-    for step, message in planned.items():
-        params[f"task_{step.value}"], params[f"queue_{step.value}"] = message.task_id, message.queue
+    for name, message in planned.items():
+        params[f"task_{name}"], params[f"queue_{name}"] = message.task_id, message.queue
     dispatched = set(session.scalars(_dispatch_statement(targets), params))
-    return [
-        TaskMessage(message.task_name, message.queue, message.task_id, {"order_id": order_id})
-        for step, message in planned.items()
-        if step.value in dispatched
-    ]
+    return [message for name, message in planned.items() if name in dispatched]
 
 
 _SUCCEED = (
@@ -297,7 +296,22 @@ def record_retry(session: Session, claim: Claim, error: str, delay: float, now: 
 
 def dead_letter(session: Session, order_id: str, step: Step, token: str, error: str, now: datetime) -> None:
     """Park the step for an operator; the order needs attention until it is replayed."""
-    _update_owned(
+    _fail_step(session, order_id, step, token, error, now, dead_lettered_at=now)
+    transition_order(session, order_id, OrderStatus.NEEDS_ATTENTION)
+
+
+def fail_order(session: Session, claim: Claim, reason: str, error: str, now: datetime) -> bool:
+    """A permanent business failure: the step fails, later steps are skipped."""
+    if _fail_step(session, claim.order_id, claim.step, claim.lease_token, error, now) != 1:
+        return False
+    skip_open_steps(session, claim.order_id)
+    return transition_order(session, claim.order_id, OrderStatus.FAILED, failure_reason=reason)
+
+
+def _fail_step(
+    session: Session, order_id: str, step: Step, token: str, error: str, now: datetime, **values: Any
+) -> int:
+    return _update_owned(
         session,
         order_id,
         step,
@@ -305,28 +319,9 @@ def dead_letter(session: Session, order_id: str, step: Step, token: str, error: 
         status=StepStatus.FAILED.value,
         last_error=error[:2000],
         finished_at=now,
-        dead_lettered_at=now,
         lease_expires_at=None,
+        **values,
     )
-    transition_order(session, order_id, OrderStatus.NEEDS_ATTENTION)
-
-
-def fail_order(session: Session, claim: Claim, reason: str, error: str, now: datetime) -> bool:
-    """A permanent business failure: the step fails, later steps are skipped."""
-    updated = _update_owned(
-        session,
-        claim.order_id,
-        claim.step,
-        claim.lease_token,
-        status=StepStatus.FAILED.value,
-        last_error=error[:2000],
-        finished_at=now,
-        lease_expires_at=None,
-    )
-    if updated != 1:
-        return False
-    skip_open_steps(session, claim.order_id)
-    return transition_order(session, claim.order_id, OrderStatus.FAILED, failure_reason=reason)
 
 
 def skip_open_steps(session: Session, order_id: str) -> None:

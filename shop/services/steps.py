@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, configure_mappers, joinedload
 
 from shop.database import insert_ignoring_duplicate
@@ -50,9 +50,12 @@ def load_order(svc: ShopServices, order_id: str) -> Order:
         return order_with_lines(session, order_id)
 
 
+# The order and its lines in one statement (a step reads them, never changes them).
+_ORDER_WITH_LINES = select(Order).where(Order.id == bindparam("b_order")).options(joinedload(Order.lines))
+
+
 def order_with_lines(session: Session, order_id: str) -> Order:
-    """The order and its lines in one statement (a step reads them, never changes them)."""
-    return session.scalars(select(Order).where(Order.id == order_id).options(joinedload(Order.lines))).unique().one()
+    return session.scalars(_ORDER_WITH_LINES, {"b_order": order_id}).unique().one()
 
 
 def _record(svc: ShopServices, claim: ledger.Claim, effect_record: dict[str, str] | None = None) -> list[TaskMessage]:
@@ -134,9 +137,9 @@ def run_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> Step
     # The claim and the read of the order share one transaction.
     with svc.db.begin() as session:
         claim = ledger.claim_step(session, order_id, step, task_id, utcnow())
-        order = order_with_lines(session, order_id) if claim else None
-    if claim is None or order is None:
-        return StepOutcome("skipped")
+        if claim is None:
+            return StepOutcome("skipped")
+        order = order_with_lines(session, order_id)
     try:
         svc.simulation.before_effect(step)
         messages = STEP_EFFECTS[step](svc, claim, order)
@@ -218,7 +221,7 @@ def warm_up(svc: ShopServices) -> None:
     now, nobody = utcnow(), ""
     with svc.db.sessions() as session:
         ledger.claim_step(session, nobody, Step.INVENTORY, nobody, now)
-        session.scalars(select(Order).where(Order.id == nobody).options(joinedload(Order.lines))).unique().first()
+        session.scalars(_ORDER_WITH_LINES, {"b_order": nobody}).unique().first()
         claim = ledger.Claim(nobody, Step.INVENTORY, 1, nobody, "standard")
         with contextlib.suppress(ledger.LeaseLost):
             ledger.record_success(session, claim, now)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shop.services.steps import run_step
+from shop.services.steps import run_step, warm_up
 from shop.states import STEPS, Step
 from tests.support.processes import RedisServer
 from tests.support.receivers import SmtpSink, WarehouseReceiver
@@ -102,3 +102,16 @@ def test_a_later_step_never_runs_before_its_predecessors(pipeline_stack: Stack) 
     order_id = _accept(pipeline_stack, sku, "early@example.com")
     assert run_step(pipeline_stack.services, order_id, Step.PAYMENT, "stray").status == "skipped"
     assert pipeline_stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o", o=order_id) == 0
+
+
+def test_the_warm_up_before_fork_compiles_the_step_statements_and_writes_nothing(pipeline_stack: Stack) -> None:
+    order_id = pipeline_stack.place(order_payload((pipeline_stack.add_product(stock=5), 1)))["order_id"]
+    before = pipeline_stack.status(order_id)
+    engine = pipeline_stack.services.db.engine
+    engine.clear_compiled_cache()
+
+    warm_up(pipeline_stack.services)
+
+    assert len(engine._compiled_cache) >= 10  # claim, read, succeed, 5 order updates, dispatches, move
+    assert pipeline_stack.status(order_id) == before
+    assert _run_all_steps(pipeline_stack, order_id) == ["succeeded"] * len(STEPS)
