@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
 
-from shop.errors import RequestRejected
+from shop.errors import Refused
 from shop.extensions import services
 from shop.schemas import ProductUpdate
 from shop.services import admin
@@ -66,7 +66,7 @@ def dead_letters_replay(step_run_id: int) -> None:
     """Dispatch dead-lettered step STEP_RUN_ID again."""
     try:
         replayed = admin.replay_dead_letter(services(), step_run_id)
-    except RequestRejected as exc:
+    except Refused as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"replayed {replayed.step} of order {replayed.order_id}")
 

@@ -7,9 +7,9 @@ short ``with db.begin() as session:`` blocks (SQLAlchemy 2.0 style).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -66,8 +66,12 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_duplicate(session: Session, model: type[DeclarativeBase], values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING, in one statement; True if the row is new."""
+def insert_ignoring_duplicates(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING of all ``rows`` in one statement; how many are new."""
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())  # type: ignore[arg-type]
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(session.execute(insert(model.__table__).values(rows).on_conflict_do_nothing()))  # type: ignore[arg-type]
+
+
+def rowcount(result: Any) -> int:
+    """Rows an INSERT, UPDATE or DELETE matched (typed once, for every caller)."""
+    return int(cast(CursorResult[Any], result).rowcount)

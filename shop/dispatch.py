@@ -17,13 +17,13 @@ from shop.states import Step
 
 log = logging.getLogger(__name__)
 
+RUN_TASK = "orders.run"
 PAYMENT_FAILED_EMAIL_TASK = "notifications.payment_failed_email"
 REFUND_TASK = "payments.refund"
-RELAY_TASK = "maintenance.relay_outbox"
-SWEEP_TASK = "maintenance.sweep"
 
 
 def step_task_name(step: Step | str) -> str:
+    """A step's slow-path task: its retries, or a step too slow to run inline."""
     return f"steps.{step}"
 
 
@@ -33,6 +33,13 @@ class TaskMessage:
     queue: str
     task_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Seconds to hold it (a retry's backoff); kept below the visibility timeout.
+    countdown: float | None = None
+
+
+def run_task_message(order_id: str, queue: str, task_id: str) -> TaskMessage:
+    """The message that runs (or resumes) an order's durable run."""
+    return TaskMessage(RUN_TASK, queue, task_id, {"order_id": order_id})
 
 
 class Publisher(Protocol):
@@ -65,6 +72,7 @@ class CeleryPublisher:
             kwargs=message.kwargs,
             queue=message.queue,
             task_id=message.task_id,
+            countdown=message.countdown,
             retry=self.retry,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         )

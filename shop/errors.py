@@ -39,22 +39,37 @@ class PaymentDeclined(PermanentError):
     reason = "payment_declined"
 
 
-class RequestRejected(ShopError):
-    """A request the API refuses; carries the HTTP status and JSON error code."""
+class Refused(ShopError):
+    """A request the domain refuses on purpose; ``shop.api.errors`` maps each kind to HTTP."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None) -> None:
+    def __init__(self, code: str, message: str, details: list[Any] | None = None) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
         self.details = details or []
 
 
-class NotFound(RequestRejected):
+class InvalidOrder(Refused):
+    """The order cannot be placed as asked (unknown SKU, too many units, mixed currencies)."""
+
+
+class IdempotencyKeyReused(Refused):
+    def __init__(self) -> None:
+        super().__init__("idempotency_key_reused", "this Idempotency-Key was used with a different body")
+
+
+class NotFound(Refused):
     def __init__(self, what: str) -> None:
-        super().__init__(404, "not_found", f"{what} not found")
+        super().__init__("not_found", f"{what} not found")
 
 
-class Conflict(RequestRejected):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(409, code, message)
+class Conflict(Refused):
+    """The thing exists, but its state does not allow the action (already shipped, not dead-lettered)."""
+
+
+class RequestRejected(Refused):
+    """A request the HTTP layer refuses before any service runs; carries its status."""
+
+    def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None) -> None:
+        super().__init__(code, message, details)
+        self.status = status

@@ -78,8 +78,8 @@ class Product(Base):
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint("pending_fanout >= 0", name="pending_fanout_not_negative"),
         Index("ix_orders_status_updated", "status", "updated_at"),
+        Index("ix_orders_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_order_id)
@@ -92,9 +92,13 @@ class Order(Base):
     priority: Mapped[str] = mapped_column(String(16), default="standard")
     total_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
-    # Fan-out steps still to finish; the step that brings it to 0 completes the
-    # order. One conditional UPDATE on this row serialises the three finishers.
-    pending_fanout: Mapped[int] = mapped_column(Integer, default=0)
+    # The order's durable run: whoever holds ``lease_token`` runs its steps until
+    # ``lease_expires_at`` (renewed at every checkpoint). With no token, the
+    # time is when the message last sent for the order (to ``dispatch_queue``)
+    # should have been picked up; past it, the workers' sweep sends another.
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_expires_at: Mapped[datetime | None]
+    dispatch_queue: Mapped[str] = mapped_column(String(32), default="orders")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -132,7 +136,7 @@ class StepRun(Base):
     __tablename__ = "step_runs"
     __table_args__ = (
         UniqueConstraint("order_id", "step", name="uq_step_runs_order_step"),
-        Index("ix_step_runs_status_lease", "status", "lease_expires_at"),
+        Index("ix_step_runs_dead_lettered", "dead_lettered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -142,18 +146,15 @@ class StepRun(Base):
     status: Mapped[str] = mapped_column(String(20), default=StepStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The task that ran (or runs) the latest attempt: the order's run, or the
+    # step's own slow-path task.
     task_id: Mapped[str | None] = mapped_column(String(64))
+    # Where the step's slow-path task goes (its retries, or a step too slow to run inline).
     queue: Mapped[str] = mapped_column(String(32))
-    # When the step was last handed to the broker; NULL = not yet dispatched.
-    dispatched_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # A running step owns the row until this time; after it the sweeper may
-    # hand the step to another worker (the owner died or hung).
-    lease_expires_at: Mapped[datetime | None]
-    # Random per claim: only the claimant may record the outcome, even when a
-    # visibility-timeout redelivery runs a second copy of the same message.
-    lease_token: Mapped[str | None] = mapped_column(String(36))
+    # A retrying step runs again no earlier than this (its backoff).
+    due_at: Mapped[datetime | None]
     dead_lettered_at: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="steps")

@@ -1,7 +1,7 @@
 """Order and step states, the steps of the pipeline and their allowed transitions.
 
 A transition is applied as a conditional ``UPDATE … WHERE status IN (:expected)``
-(see ``shop.services.ledger``), so two workers can never both move the same row.
+(see ``shop.pipeline.ledger``), so two workers can never both move the same row.
 """
 
 from __future__ import annotations
@@ -45,16 +45,9 @@ class Step(StrEnum):
 
 STEPS: tuple[Step, ...] = tuple(Step)
 FANOUT: tuple[Step, ...] = (Step.EMAIL, Step.INVOICE, Step.WAREHOUSE)
-FIRST_STEP = Step.INVENTORY
-# What a step's success unlocks. The fan-out steps unlock nothing: the last of
-# them to finish completes the order (a counter on the order row decides which).
-NEXT_STEPS: dict[Step, tuple[Step, ...]] = {
-    Step.INVENTORY: (Step.PAYMENT,),
-    Step.PAYMENT: FANOUT,
-    Step.EMAIL: (),
-    Step.INVOICE: (),
-    Step.WAREHOUSE: (),
-}
+# The run's phases, in order: a phase starts once every step before it succeeded;
+# the steps of one phase run concurrently.
+PHASES: tuple[tuple[Step, ...], ...] = ((Step.INVENTORY,), (Step.PAYMENT,), FANOUT)
 
 # Order statuses from which no step may start any more.
 FINAL_ORDER_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
@@ -76,8 +69,11 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CANCELLED: frozenset(),
 }
 
-# Step statuses a claim may start from; RUNNING only once its lease expired.
-CLAIMABLE_STEP_STATUSES = frozenset({StepStatus.PENDING, StepStatus.RETRYING})
+# Step statuses an attempt may start from. RUNNING only for the holder of the
+# order's lease: the attempt before it was killed or lost with its worker.
+STARTABLE_STEP_STATUSES = frozenset({StepStatus.PENDING, StepStatus.RETRYING, StepStatus.RUNNING})
+# Step statuses that let the next phase start, or the order complete.
+DONE_STEP_STATUSES = frozenset({StepStatus.SUCCEEDED})
 
 
 def sources_of(target: OrderStatus) -> tuple[OrderStatus, ...]:

@@ -17,7 +17,7 @@ from shop import create_app
 from shop.dispatch import CeleryPublisher
 from shop.extensions import ShopServices
 from shop.logs import configure_logging
-from shop.services.steps import warm_up
+from shop.pipeline.run import warm_up
 from tasks.config import celery_config
 
 
@@ -33,7 +33,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
         flask_app.name,
         task_cls=FlaskTask,
         include=[
-            "tasks.steps",
+            "tasks.pipeline",
             "tasks.notifications",
             "tasks.compensation",
             "tasks.maintenance",

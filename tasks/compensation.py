@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shop.dispatch import REFUND_TASK
 from shop.extensions import services
-from shop.services.cancellation import refund_payment
+from shop.pipeline.reactions import refund_payment
 from tasks.app import app
 from tasks.config import AUXILIARY_TASK_OPTIONS
 

@@ -6,16 +6,13 @@ Celery on Redis has sharp edges; each setting below names the one it avoids.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from typing import Any
 
 from kombu import Queue
 
-from shop.dispatch import RELAY_TASK, SWEEP_TASK
 from shop.errors import TransientError
-from shop.services.scheduling import HAND_OVER_TASK
 from shop.states import Step
-from shop.step_policy import MAINTENANCE_QUEUE, QUEUES, STEP_POLICY, time_limits
+from shop.step_policy import QUEUES, STEP_POLICY, time_limits
 
 # Redis redelivers an unacknowledged message after this many seconds. It must
 # outlast the longest hard limit plus the longest retry countdown (Celery holds
@@ -36,10 +33,6 @@ AUXILIARY_TASK_OPTIONS: dict[str, Any] = {
     "retry_backoff_max": 30,
     "retry_jitter": True,
 }
-
-RELAY_INTERVAL = float(os.environ.get("RELAY_INTERVAL", "2"))
-SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "5"))
-SCHEDULER_INTERVAL = float(os.environ.get("SCHEDULER_INTERVAL", "10"))
 
 
 def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
@@ -73,32 +66,16 @@ def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
         "task_serializer": "json",
         "accept_content": ["json"],
         "timezone": "UTC",
-        # Task events (received, started, succeeded: three broker writes per
-        # task, 8 ms of worker CPU per order in bench/) are off until someone
-        # watches: Flower switches them on in every worker when it starts and
-        # every 5 s after (its --enable-events default). Worker events
-        # (online, heartbeat) are always sent. The publisher's "task-sent"
-        # event stays off: it doubled the broker writes of every dispatch.
-        "worker_send_task_events": False,
+        # Task events on: Flower shows every order's run and slow-path step from
+        # the first order on. At one task per order they cost three broker
+        # writes per order, not per step. The publisher's "task-sent" event
+        # stays off: it would double the broker writes of every checkout.
+        "worker_send_task_events": True,
         "task_send_sent_event": False,
         "task_track_started": True,
         "worker_hijack_root_logger": False,
-        "beat_schedule": {
-            "relay-outbox": {
-                "task": RELAY_TASK,
-                "schedule": timedelta(seconds=RELAY_INTERVAL),
-                "options": {"queue": MAINTENANCE_QUEUE, "expires": RELAY_INTERVAL * 5},
-            },
-            "sweep-stuck-steps": {
-                "task": SWEEP_TASK,
-                "schedule": timedelta(seconds=SWEEP_INTERVAL),
-                "options": {"queue": MAINTENANCE_QUEUE, "expires": SWEEP_INTERVAL * 5},
-            },
-            # Due times live in the database; beat only says "look now" (shop.services.scheduling).
-            "hand-over-due-jobs": {
-                "task": HAND_OVER_TASK,
-                "schedule": timedelta(seconds=SCHEDULER_INTERVAL),
-                "options": {"queue": MAINTENANCE_QUEUE, "expires": SCHEDULER_INTERVAL * 5},
-            },
-        },
+        # No beat schedule: the relay, the sweep and the hand-over of due jobs
+        # run inside the workers (tasks.maintenance). ``celery -A tasks beat``
+        # still starts, with nothing to send.
+        "beat_schedule": {},
     }

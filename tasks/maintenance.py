@@ -1,25 +1,126 @@
-"""Periodic work run by beat: the outbox relay and the sweeper."""
+"""Maintenance inside the workers: the outbox relay, the sweep, the hand-over of due jobs.
+
+Every worker runs this loop in a thread of its main process, but only the one
+holding the maintenance lease in Redis does the work; the others wait to take
+the lease over, which they do within ``MAINTENANCE_LEASE`` seconds of its
+holder's death. So a deployment of workers alone, with no beat, recovers
+everything. The work itself is idempotent (conditional UPDATEs, keyed
+messages): two holders at once, after a network split, only repeat a look.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
-from shop.dispatch import RELAY_TASK, SWEEP_TASK
+import redis
+from celery import bootsteps
+from redis.lock import Lock
+
 from shop.extensions import services
+from shop.pipeline.recovery import sweep
 from shop.services.outbox import relay_outbox
-from shop.services.sweeper import sweep
-from tasks.app import app
+from shop.services.scheduling import hand_over_due_jobs
+from tasks.app import app, flask_app
 
-STALE_DISPATCH_SECONDS = float(os.environ.get("STALE_DISPATCH_SECONDS", "60"))
+log = logging.getLogger(__name__)
+
+RELAY_INTERVAL = float(os.environ.get("RELAY_INTERVAL", "2"))
+SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "5"))
+SCHEDULER_INTERVAL = float(os.environ.get("SCHEDULER_INTERVAL", "10"))
+MAINTENANCE_LEASE = float(os.environ.get("MAINTENANCE_LEASE_SECONDS", "5"))
+LEADER_KEY = "shop:maintenance:leader"
+# The loop wakes often enough to renew the lease well before it runs out.
+TICK = min(RELAY_INTERVAL, SWEEP_INTERVAL, SCHEDULER_INTERVAL, MAINTENANCE_LEASE / 3)
 
 
-@app.task(name=RELAY_TASK, ignore_result=True, soft_time_limit=20, time_limit=30)
-def relay() -> int:
-    """Publish outbox rows that their request could not publish."""
+def _relay() -> int:
     return relay_outbox(services().db, services().publisher)
 
 
-@app.task(name=SWEEP_TASK, ignore_result=True, soft_time_limit=20, time_limit=30)
-def sweep_stuck_steps() -> int:
-    """Redispatch steps whose lease expired or whose message was lost."""
-    return sweep(services(), app.conf.broker_url, stale_dispatch_seconds=STALE_DISPATCH_SECONDS)
+def _sweep() -> int:
+    return sweep(services(), app.conf.broker_url)
+
+
+def _hand_over() -> int:
+    return hand_over_due_jobs(services())
+
+
+JOBS: list[tuple[str, float, Callable[[], int]]] = [
+    ("relay", RELAY_INTERVAL, _relay),
+    ("sweep", SWEEP_INTERVAL, _sweep),
+    ("due jobs", SCHEDULER_INTERVAL, _hand_over),
+]
+
+
+class Leadership:
+    """The maintenance lease: a redis-py ``Lock`` held and renewed by one worker."""
+
+    def __init__(self, client: redis.Redis, hostname: str) -> None:
+        self.lock = Lock(client, LEADER_KEY, timeout=MAINTENANCE_LEASE, thread_local=False)
+        self.hostname = hostname
+        self.held = False
+
+    def hold(self) -> bool:
+        try:
+            if self.held:
+                self.lock.reacquire()
+            else:
+                self.held = bool(self.lock.acquire(blocking=False, token=self.hostname))
+                if self.held:
+                    log.info("worker %s took the maintenance lease", self.hostname)
+        except redis.exceptions.LockError:
+            log.warning("worker %s lost the maintenance lease", self.hostname)
+            self.held = False
+        except redis.RedisError as exc:
+            log.warning("maintenance lease unavailable (Redis): %s", exc)
+            self.held = False
+        return self.held
+
+    def give_up(self) -> None:
+        if self.held:
+            try:
+                self.lock.release()
+            except redis.RedisError:
+                pass  # it expires by itself
+            self.held = False
+
+
+class Maintenance(bootsteps.StartStopStep):
+    """Worker bootstep: the maintenance loop, in a daemon thread of the main process."""
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        self.stopped = threading.Event()
+        self.leadership: Leadership | None = None
+
+    def start(self, worker: Any) -> None:
+        self.leadership = Leadership(flask_app.extensions["shop"].redis, worker.hostname)
+        threading.Thread(target=self._loop, name="maintenance", daemon=True).start()
+
+    def stop(self, worker: Any) -> None:
+        self.stopped.set()
+        if self.leadership is not None:
+            self.leadership.give_up()
+
+    def _loop(self) -> None:
+        assert self.leadership is not None
+        last_run = {name: 0.0 for name, _, _ in JOBS}
+        while not self.stopped.wait(TICK):
+            if not self.leadership.hold():
+                continue
+            for name, interval, job in JOBS:
+                if time.monotonic() - last_run[name] < interval:
+                    continue
+                last_run[name] = time.monotonic()
+                try:
+                    with flask_app.app_context():
+                        job()
+                except Exception:  # the database or Redis is away: try again next time
+                    log.warning("maintenance %s failed", name, exc_info=True)
+
+
+app.steps["worker"].add(Maintenance)

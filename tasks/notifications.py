@@ -6,7 +6,7 @@ from celery import Task
 
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK
 from shop.extensions import services
-from shop.services.steps import send_payment_failed_email
+from shop.pipeline.reactions import send_payment_failed_email
 from tasks.app import app
 from tasks.config import AUXILIARY_TASK_OPTIONS
 

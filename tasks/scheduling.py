@@ -1,16 +1,17 @@
-"""Scheduled jobs: beat's hand-over of what is due, and running one job."""
+"""Scheduled jobs: running one handed-over job (the hand-over is in ``tasks.maintenance``)."""
 
 from __future__ import annotations
 
 from shop.extensions import services
 from shop.services import scheduling
+from shop.services.cancellation import cancel_unpaid_order
 from tasks.app import app
 
-
-@app.task(name=scheduling.HAND_OVER_TASK, ignore_result=True, soft_time_limit=20, time_limit=30)
-def hand_over_due_jobs() -> int:
-    """Claim due follow-ups and unpaid-order cancellations, and publish them."""
-    return scheduling.hand_over_due_jobs(services())
+# What each kind of job does; composed here so that scheduling imports none of them.
+RUNNERS: dict[str, scheduling.JobRunner] = {
+    scheduling.FOLLOW_UP_EMAIL: scheduling.send_follow_up,
+    scheduling.CANCEL_UNPAID: cancel_unpaid_order,
+}
 
 
 @app.task(
@@ -23,4 +24,4 @@ def hand_over_due_jobs() -> int:
 )
 def run_job(job_id: int, order_id: str) -> str:
     """Run one scheduled job; ``order_id`` rides along for the logs."""
-    return scheduling.run_scheduled_job(services(), job_id)
+    return scheduling.run_scheduled_job(services(), job_id, RUNNERS)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from shop.errors import RequestRejected
+from shop.errors import Conflict, IdempotencyKeyReused, InvalidOrder, NotFound, Refused, RequestRejected
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,20 @@ def parse_body(model: type[M], raw: bytes, is_json: bool) -> M:
         raise RequestRejected(422, "validation_error", "some fields are invalid", errors) from exc
 
 
+# What each refusal of the domain means in HTTP.
+REFUSAL_STATUS: dict[type[Refused], int] = {NotFound: 404, Conflict: 409, InvalidOrder: 422, IdempotencyKeyReused: 422}
+
+
+def status_of(exc: Refused) -> int:
+    if isinstance(exc, RequestRejected):
+        return exc.status
+    return next((status for kind, status in REFUSAL_STATUS.items() if isinstance(exc, kind)), 400)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(RequestRejected)
-    def _rejected(exc: RequestRejected) -> Response:
-        return error_answer(exc.status, exc.code, exc.message, exc.details)
+    @app.errorhandler(Refused)
+    def _refused(exc: Refused) -> Response:
+        return error_answer(status_of(exc), exc.code, exc.message, exc.details)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
 
+from shop.dispatch import run_task_message
 from shop.errors import Conflict, NotFound
 from shop.extensions import ShopServices
-from shop.models import Order, Product, StepRun, utcnow
+from shop.models import Order, Product, StepRun, new_uuid, utcnow
+from shop.pipeline import ledger
 from shop.schemas import ProductUpdate
-from shop.services import ledger
 from shop.services.outbox import add_to_outbox, publish_outbox
-from shop.states import OrderStatus, Step, StepStatus
+from shop.step_policy import run_queue, stale_dispatch_seconds
 
 
 @dataclass(frozen=True)
@@ -59,36 +59,24 @@ def list_dead_letters(svc: ShopServices) -> list[DeadLetter]:
 
 
 def replay_dead_letter(svc: ShopServices, step_run_id: int) -> DeadLetter:
-    """Give a dead-lettered step a fresh retry budget and dispatch it again."""
+    """Give a dead-lettered step a fresh retry budget and send the order's run again."""
+    now = utcnow()
     with svc.db.begin() as session:
-        run = session.get(StepRun, step_run_id)
-        if run is None:
+        if session.get(StepRun, step_run_id) is None:
             raise NotFound("dead letter")
-        reset = session.execute(
-            update(StepRun)
-            .where(StepRun.id == step_run_id, StepRun.dead_lettered_at.is_not(None))
-            .values(status=StepStatus.PENDING, attempts=0, dead_lettered_at=None, finished_at=None)
+        priority = session.scalar(
+            select(Order.priority).join(StepRun, StepRun.order_id == Order.id).where(StepRun.id == step_run_id)
         )
-        if reset.rowcount != 1:  # type: ignore[attr-defined]
+        queue = run_queue(priority or "standard")
+        wake = now + timedelta(seconds=stale_dispatch_seconds())
+        run = ledger.replay(session, step_run_id, now, wake, queue)
+        if run is None:
             raise Conflict("not_dead_lettered", "this step is not in the dead-letter list")
-        _reopen_order(session, run.order_id)
-        order = session.get(Order, run.order_id)
-        messages = ledger.dispatch_steps(
-            session, run.order_id, (Step(run.step),), order.priority if order else "standard", utcnow()
-        )
-        for message in messages:
-            add_to_outbox(session, message, run.order_id)
+        message = run_task_message(run.order_id, queue, new_uuid())
+        add_to_outbox(session, message, run.order_id)
         replayed = DeadLetter(run.id, run.order_id, run.step, 0, run.last_error, None)
-    publish_outbox(svc.db, svc.publisher, messages)
+    publish_outbox(svc.db, svc.publisher, [message])
     return replayed
-
-
-def _reopen_order(session: Session, order_id: str) -> None:
-    still_dead = session.scalar(
-        select(StepRun.id).where(StepRun.order_id == order_id, StepRun.dead_lettered_at.is_not(None)).limit(1)
-    )
-    if still_dead is None:
-        ledger.transition_order(session, order_id, OrderStatus.PROCESSING)
 
 
 def upsert_product(svc: ShopServices, sku: str, data: ProductUpdate) -> tuple[Product, bool]:

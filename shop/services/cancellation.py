@@ -1,27 +1,24 @@
-"""Cancelling an order: a database state every step checks, not a Celery revoke.
+"""Cancelling an order: a database state every checkpoint checks, not a Celery revoke.
 
 A revoke lives in worker memory and is lost with the worker; the order's
-status is what every claim and every success record re-reads. The warehouse
-step row decides the race with shipping: whichever conditional UPDATE of that
-row commits first wins, so an order is either cancelled or shipped, never both.
+status is what every lease and every checkpoint re-reads. The warehouse step
+row decides the race with shipping (``ledger.stop_shipping``): an order is
+either cancelled or shipped, never both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from shop.dispatch import REFUND_TASK, TaskMessage
 from shop.errors import Conflict, NotFound
 from shop.extensions import ShopServices
-from shop.models import Order, StepRun, new_uuid, utcnow
-from shop.services import ledger
-from shop.services.outbox import add_to_outbox, publish_outbox
-from shop.services.stock import release_stock
-from shop.states import CLAIMABLE_STEP_STATUSES, OrderStatus, Step, StepStatus
-from shop.step_policy import STEP_POLICY
+from shop.models import Order, StepRun, utcnow
+from shop.pipeline import ledger, reactions
+from shop.services.outbox import publish_outbox
+from shop.states import OrderStatus, Step, StepStatus
+from shop.step_policy import UNPAID_STEP_STATUSES
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,7 @@ class Cancellation:
 
 def cancel_order(svc: ShopServices, order_id: str) -> Cancellation:
     """Cancel before shipment: stop the pipeline, release stock, refund if charged."""
+    now = utcnow()
     with svc.db.begin() as session:
         order = session.get(Order, order_id, with_for_update=True)
         if order is None:
@@ -42,53 +40,28 @@ def cancel_order(svc: ShopServices, order_id: str) -> Cancellation:
             return Cancellation(order_id, order.status, refund=False, already=True)
         if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
             raise Conflict("not_cancellable", f"the order is already {order.status}")
-        _stop_shipping(session, order_id)
-        ledger.skip_open_steps(session, order_id)
-        _clear_dead_letters(session, order_id)
-        ledger.transition_order(session, order_id, OrderStatus.CANCELLED, failure_reason=None)
-        release_stock(session, order_id)
-        ledger.mark_step(session, order_id, Step.INVENTORY, StepStatus.SUCCEEDED, StepStatus.COMPENSATED)
-        paid = session.scalar(_step_status(order_id, Step.PAYMENT)) in (StepStatus.SUCCEEDED, StepStatus.RUNNING)
-        ledger.mark_step(session, order_id, Step.PAYMENT, StepStatus.SUCCEEDED, StepStatus.COMPENSATED)
-        # Refund even when the charge is still in flight: the gateway refund is
-        # keyed like the charge, and a payment step that charges after this
-        # commit refunds itself when it finds the order cancelled.
-        refund = TaskMessage(REFUND_TASK, STEP_POLICY[Step.PAYMENT].queue, new_uuid(), {"order_id": order_id})
-        if paid:
-            add_to_outbox(session, refund, order_id)
-    if paid:
-        publish_outbox(svc.db, svc.publisher, [refund])
-    return Cancellation(order_id, OrderStatus.CANCELLED, refund=paid)
-
-
-def _step_status(order_id: str, step: Step) -> Select[str]:
-    return select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == step)
-
-
-def _stop_shipping(session: Session, order_id: str) -> None:
-    """Take the warehouse step out of reach, or refuse: it is (being) shipped."""
-    taken = session.execute(
-        update(StepRun)
-        .where(
-            StepRun.order_id == order_id,
-            StepRun.step == Step.WAREHOUSE,
-            or_(StepRun.status.in_(CLAIMABLE_STEP_STATUSES), StepRun.dead_lettered_at.is_not(None)),
+        if not ledger.stop_shipping(session, order_id, now):
+            raise Conflict("already_shipped", "the order was handed to the warehouse; it can no longer be cancelled")
+        payment = session.scalar(
+            select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT)
         )
-        .values(status=StepStatus.SKIPPED, finished_at=utcnow())
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("already_shipped", "the order was handed to the warehouse; it can no longer be cancelled")
+        charged = payment in (StepStatus.SUCCEEDED, StepStatus.RUNNING)
+        ledger.cancel(session, order_id, now)
+        messages = reactions.on_cancelled(session, order_id, charged)
+    publish_outbox(svc.db, svc.publisher, messages)
+    return Cancellation(order_id, OrderStatus.CANCELLED, refund=charged)
 
 
-def _clear_dead_letters(session: Session, order_id: str) -> None:
-    """A cancelled order has nothing left to replay."""
-    session.execute(
-        update(StepRun)
-        .where(StepRun.order_id == order_id, StepRun.dead_lettered_at.is_not(None))
-        .values(status=StepStatus.SKIPPED, dead_lettered_at=None)
-    )
-
-
-def refund_payment(svc: ShopServices, order_id: str) -> None:
-    """Refund the order's charge, if any (idempotent at the gateway)."""
-    svc.gateway.refund(idempotency_key=f"order:{order_id}:{Step.PAYMENT}")
+def cancel_unpaid_order(svc: ShopServices, order_id: str) -> str:
+    """The scheduled job for an order still unpaid past its deadline."""
+    with svc.db.begin() as session:
+        payment = session.scalar(
+            select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT)
+        )
+    if payment not in UNPAID_STEP_STATUSES:
+        return "skipped"  # paid (or being charged) after all
+    try:
+        cancel_order(svc, order_id)
+    except Conflict:
+        return "skipped"  # finished or shipped meanwhile
+    return "cancelled"

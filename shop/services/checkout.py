@@ -1,28 +1,32 @@
-"""Placing an order: one transaction for the order, its lines, its ledger and its outbox row.
+"""Placing an order: one transaction for the order, its lines and its ledger, then one publish.
 
-The 201 goes out only after the commit; the broker publish follows it and may
-fail without losing anything (the relay republishes what is left). Retried
-requests are made safe by the ``Idempotency-Key``: a unique constraint on the
-order decides, so even concurrent duplicates resolve to one order.
+The 201 goes out only after the commit; the publish of the order's run follows
+it. The order row is the record of that first dispatch (its ``lease_expires_at``
+says when the run should have started): no outbox row on the happy path. A
+publish that fails writes the message to the outbox for the workers' relay; a
+process that dies between commit and publish leaves the order to the sweep.
+Retried requests are made safe by the ``Idempotency-Key``: a unique constraint
+on the order decides, so even concurrent duplicates resolve to one order.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shop.dispatch import TaskMessage, step_task_name
-from shop.errors import RequestRejected
+from shop.dispatch import run_task_message
+from shop.errors import IdempotencyKeyReused, InvalidOrder
 from shop.extensions import ShopServices
-from shop.models import Order, OrderLine, Product, StepRun, new_uuid, utcnow
+from shop.models import Order, OrderLine, Product, StepRun, utcnow
 from shop.schemas import MAX_QUANTITY, OrderRequest
-from shop.services.outbox import add_to_outbox, publish_outbox
-from shop.states import FIRST_STEP, STEPS, Step
-from shop.step_policy import queue_for
+from shop.services.outbox import publish_or_keep
+from shop.states import STEPS
+from shop.step_policy import queue_for, run_queue, stale_dispatch_seconds
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,16 @@ def place_order(svc: ShopServices, request: OrderRequest, idempotency_key: str |
     try:
         with svc.db.begin() as session:
             order = _new_order(session, request, idempotency_key, digest)
-            message = _dispatch_first_step(session, order)
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
         earlier = _find_by_key(svc, idempotency_key, digest) if idempotency_key else None
         if earlier is None:
             raise
         return earlier
-    publish_outbox(svc.db, svc.publisher, [message])
-    return PlacedOrder(order.id, message.task_id, order.status)
+    # The run's first message carries the order id as its task id: Flower finds
+    # the order by it, and an idempotent replay answers the same task id.
+    publish_or_keep(svc.db, svc.publisher, run_task_message(order.id, order.dispatch_queue, order.id), order.id)
+    return PlacedOrder(order.id, order.id, order.status)
 
 
 def _find_by_key(svc: ShopServices, key: str, digest: str) -> PlacedOrder | None:
@@ -63,11 +68,8 @@ def _find_by_key(svc: ShopServices, key: str, digest: str) -> PlacedOrder | None
         if order is None:
             return None
         if order.request_fingerprint != digest:
-            raise RequestRejected(422, "idempotency_key_reused", "this Idempotency-Key was used with a different body")
-        task_id = session.scalar(
-            select(StepRun.task_id).where(StepRun.order_id == order.id, StepRun.step == FIRST_STEP)
-        )
-        return PlacedOrder(order.id, task_id or "", order.status, replayed=True)
+            raise IdempotencyKeyReused()
+        return PlacedOrder(order.id, order.id, order.status, replayed=True)
 
 
 def _merged_quantities(request: OrderRequest) -> dict[str, int]:
@@ -86,12 +88,13 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
         if item.sku not in products
     ]
     if problems:
-        raise RequestRejected(422, "unknown_sku", "the order names products that do not exist", problems)
+        raise InvalidOrder("unknown_sku", "the order names products that do not exist", problems)
     if any(q > MAX_QUANTITY for q in quantities.values()):
-        raise RequestRejected(422, "invalid_quantity", f"at most {MAX_QUANTITY} units of one product")
+        raise InvalidOrder("invalid_quantity", f"at most {MAX_QUANTITY} units of one product")
     currencies = {products[sku].currency for sku in quantities}
     if len(currencies) != 1:
-        raise RequestRejected(422, "mixed_currency", "all products of one order must share a currency")
+        raise InvalidOrder("mixed_currency", "all products of one order must share a currency")
+    now = utcnow()
     order = Order(
         status="received",
         customer_email=str(request.customer.email),
@@ -103,6 +106,11 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
         total_cents=sum(products[sku].price_cents * q for sku, q in quantities.items()),
         idempotency_key=key,
         request_fingerprint=digest,
+        created_at=now,
+        updated_at=now,
+        # When the run should have started; past it, the sweep sends it again.
+        lease_expires_at=now + timedelta(seconds=stale_dispatch_seconds()),
+        dispatch_queue=run_queue(request.priority),
         lines=[
             OrderLine(sku=sku, name=products[sku].name, quantity=q, unit_price_cents=products[sku].price_cents)
             for sku, q in sorted(quantities.items())
@@ -112,12 +120,3 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
     session.add(order)
     session.flush()
     return order
-
-
-def _dispatch_first_step(session: Session, order: Order) -> TaskMessage:
-    first: Step = FIRST_STEP
-    message = TaskMessage(step_task_name(first), queue_for(first, order.priority), new_uuid(), {"order_id": order.id})
-    run = next(s for s in order.steps if s.step == first)
-    run.task_id, run.dispatched_at = message.task_id, utcnow()
-    add_to_outbox(session, message, order.id)
-    return message

@@ -1,12 +1,18 @@
-"""Customer emails: what they say, and sending each one at most once."""
+"""Customer emails: what they say, and sending each one at least once.
+
+Every email carries a stable ``Message-ID`` per order and kind, so a receiving
+server (or the customer's client) drops a duplicate. It is recorded under its
+key only after the server accepted it: a crash in between sends it again,
+never loses it.
+"""
 
 from __future__ import annotations
 
 from email.message import EmailMessage
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
+from shop.database import insert_ignoring_duplicates
 from shop.extensions import ShopServices
 from shop.models import Order, SideEffect
 
@@ -44,24 +50,13 @@ def payment_failed_email(order: Order, sender: str) -> EmailMessage:
     return customer_email(order, sender, "payment-failed", f"Payment for order {order.id} failed", body)
 
 
-def send_once(svc: ShopServices, order: Order, key: str, message: EmailMessage) -> bool:
-    """Send ``message`` unless one was already sent under ``key``; True if sent now.
-
-    The key is committed *before* the SMTP call, so a crash after the server
-    accepted the mail cannot cause a second one (at most once). The price: a
-    crash in the instant between that commit and the SMTP answer loses the
-    mail, which the README documents. A send that fails cleanly removes the
-    key again, so the retry sends.
-    """
-    try:
-        with svc.db.begin() as session:
-            session.add(SideEffect(key=key, order_id=order.id, kind="email", detail=message["Subject"]))
-    except IntegrityError:
-        return False
-    try:
-        svc.mailer.send(message)
-    except BaseException:
-        with svc.db.begin() as session:
-            session.execute(delete(SideEffect).where(SideEffect.key == key))
-        raise
+def send_at_least_once(svc: ShopServices, order: Order, key: str, message: EmailMessage) -> bool:
+    """Send ``message`` unless one was recorded under ``key``; True if sent now."""
+    with svc.db.begin() as session:
+        if session.scalar(select(SideEffect.key).where(SideEffect.key == key)) is not None:
+            return False
+    svc.mailer.send(message)
+    with svc.db.begin() as session:
+        record = {"key": key, "order_id": order.id, "kind": "email", "detail": message["Message-ID"]}
+        insert_ignoring_duplicates(session, SideEffect, [record])
     return True

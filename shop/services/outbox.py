@@ -1,4 +1,9 @@
-"""Transactional outbox: tasks written with their data, published after the commit."""
+"""Transactional outbox: tasks written with their data, published after the commit.
+
+Used where a message must not depend on the publish going through: refunds,
+the payment-failed email, a replayed dead letter, and a checkout whose
+publish failed. The workers' relay publishes what is left unpublished.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +40,16 @@ def publish_outbox(db: Database, publisher: Publisher, messages: list[TaskMessag
                 .values(published_at=utcnow())
             )
     return len(published)
+
+
+def publish_or_keep(db: Database, publisher: Publisher, message: TaskMessage, order_id: str | None) -> bool:
+    """Publish now; if the broker refuses, keep the message in the outbox for the
+    relay (a second transaction, paid only when the publish failed)."""
+    if publish_all(publisher, [message]):
+        return True
+    with db.begin() as session:
+        add_to_outbox(session, message, order_id)
+    return False
 
 
 def relay_outbox(db: Database, publisher: Publisher, *, min_age: float = 2.0, batch: int = 500) -> int:

@@ -1,7 +1,7 @@
 """Work that falls due later: the follow-up email, and cancelling orders left unpaid.
 
 Due times live in ``scheduled_jobs`` (see ``ScheduledJob`` for why not a Celery
-ETA). Beat runs ``hand_over_due_jobs`` every few seconds: it claims due rows with
+ETA). The workers' maintenance loop runs ``hand_over_due_jobs`` every few seconds: it claims due rows with
 a conditional UPDATE (so two hand-overs never take the same row) and publishes
 one ``run_job`` message per row after the commit. A message or worker lost
 after that leaves the claim to go stale, and the row is handed over again; the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
@@ -21,18 +22,18 @@ from sqlalchemy import exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, Exists
 
+from shop.database import rowcount
 from shop.dispatch import TaskMessage, publish_all
 from shop.extensions import ShopServices
 from shop.models import Order, ScheduledJob, StepRun, UTCDateTime, new_uuid, utcnow
-from shop.services.notifications import customer_email, send_once
-from shop.states import ACTIVE_ORDER_STATUSES, OrderStatus, Step, StepStatus
-from shop.step_policy import STEP_POLICY
+from shop.services.notifications import customer_email, send_at_least_once
+from shop.states import ACTIVE_ORDER_STATUSES, OrderStatus, Step
+from shop.step_policy import STEP_POLICY, UNPAID_STEP_STATUSES
 
 log = logging.getLogger(__name__)
 
 FOLLOW_UP_EMAIL = "follow_up_email"
 CANCEL_UNPAID = "cancel_unpaid"
-HAND_OVER_TASK = "scheduling.hand_over_due_jobs"
 RUN_JOB_TASK = "scheduling.run_job"
 JOB_QUEUES = {
     FOLLOW_UP_EMAIL: STEP_POLICY[Step.EMAIL].queue,
@@ -40,8 +41,6 @@ JOB_QUEUES = {
 }
 # A job that failed this often stays undone for an operator (metrics: shop_scheduled_jobs_due).
 MAX_JOB_ATTEMPTS = 10
-# Payment step states of an order that has not paid (and is not being charged right now).
-UNPAID_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RETRYING, StepStatus.FAILED)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -89,7 +88,7 @@ def _insert_job(session: Session, order_ids: object, kind: str, due: datetime, n
     result = session.execute(
         insert(ScheduledJob).from_select(["order_id", "kind", "due_at", "attempts", "created_at"], rows)
     )
-    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+    return rowcount(result)
 
 
 def enqueue_unpaid_deadlines(session: Session, now: datetime) -> int:
@@ -141,18 +140,23 @@ def _claim(session: Session, job_id: int, claimable: list[ColumnElement[bool]], 
         .where(ScheduledJob.id == job_id, *claimable)
         .values(claimed_at=now, attempts=ScheduledJob.attempts + 1)
     )
-    return claimed.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return rowcount(claimed) == 1
 
 
-def run_scheduled_job(svc: ShopServices, job_id: int) -> str:
-    """Run one handed-over job and mark it done; a failure is left for the next hand-over."""
+JobRunner = Callable[[ShopServices, str], str]
+
+
+def run_scheduled_job(svc: ShopServices, job_id: int, runners: dict[str, JobRunner]) -> str:
+    """Run one handed-over job with its runner and mark it done; a failure is left
+    for the next hand-over. The runners come from the caller (``tasks``), so this
+    module needs none of the services it schedules for."""
     with svc.db.begin() as session:
         job = session.get(ScheduledJob, job_id)
         if job is None or job.done_at is not None:
             return "skipped"
         kind, order_id = job.kind, job.order_id
     try:
-        outcome = JOB_RUNNERS[kind](svc, order_id)
+        outcome = runners[kind](svc, order_id)
     except Exception as exc:  # transient or not: the claim expires and the job comes back
         log.warning("scheduled %s for %s failed: %s", kind, order_id, exc)
         _update_job(svc, job_id, last_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -173,32 +177,10 @@ def send_follow_up(svc: ShopServices, order_id: str) -> str:
         order = session.get(Order, order_id)
     if order is None or order.status != OrderStatus.COMPLETED:
         return "skipped"
-    sent = send_once(svc, order, f"order:{order_id}:follow_up_email", follow_up_email(order, svc.mail_from))
+    sent = send_at_least_once(svc, order, f"order:{order_id}:follow_up_email", follow_up_email(order, svc.mail_from))
     return "sent" if sent else "already sent"
-
-
-def cancel_unpaid_order(svc: ShopServices, order_id: str) -> str:
-    # Imported here: cancellation imports the ledger, which imports this module.
-    from shop.errors import Conflict
-    from shop.services.cancellation import cancel_order
-
-    with svc.db.begin() as session:
-        payment = session.scalar(
-            select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT)
-        )
-    if payment not in UNPAID_STEP_STATUSES:
-        return "skipped"  # paid (or being charged) after all
-    try:
-        cancel_order(svc, order_id)
-    except Conflict:
-        return "skipped"  # finished or shipped meanwhile
-    log.warning("order %s cancelled: unpaid after %.0fs", order_id, unpaid_deadline())
-    return "cancelled"
 
 
 def follow_up_email(order: Order, sender: str) -> EmailMessage:
     body = f"your order {order.id} arrived a while ago. How was it? Just reply to this email: we read every answer."
     return customer_email(order, sender, "follow-up", f"How was your order {order.id}?", body)
-
-
-JOB_RUNNERS = {FOLLOW_UP_EMAIL: send_follow_up, CANCEL_UNPAID: cancel_unpaid_order}

@@ -8,28 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from shop.database import rowcount
 from shop.errors import OutOfStock
 from shop.models import OrderLine, Product, StockReservation, utcnow
 
 
 def reserve_stock(session: Session, order_id: str, lines: Iterable[OrderLine]) -> None:
-    """Take stock for every line of the order, or raise OutOfStock (caller rolls back)."""
-    already = set(session.scalars(select(StockReservation.sku).where(StockReservation.order_id == order_id)))
-    for line in sorted(lines, key=lambda line: line.sku):
-        if line.sku in already:
-            continue
+    """Take stock for every line of the order, or raise OutOfStock (caller rolls back).
+
+    Called once per order: the reservation commits with the inventory step's
+    checkpoint, so a repeat finds the step succeeded and never gets here (the
+    unique (order, sku) constraint stands behind that)."""
+    ordered = sorted(lines, key=lambda line: line.sku)
+    for line in ordered:
         taken = session.execute(
             update(Product)
             .where(Product.sku == line.sku, Product.stock >= line.quantity)
             .values(stock=Product.stock - line.quantity)
         )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if rowcount(taken) != 1:
             raise OutOfStock(line.sku)
-        session.add(StockReservation(order_id=order_id, sku=line.sku, quantity=line.quantity))
-    session.flush()
+    now = utcnow()
+    session.execute(
+        insert(StockReservation),
+        [{"order_id": order_id, "sku": line.sku, "quantity": line.quantity, "created_at": now} for line in ordered],
+    )
 
 
 def release_stock(session: Session, order_id: str) -> int:

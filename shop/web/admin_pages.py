@@ -23,7 +23,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from shop.api.admin import token_is_valid
-from shop.errors import RequestRejected
+from shop.errors import Refused
 from shop.extensions import services
 from shop.services import admin
 from shop.services.queue_stats import queue_stats
@@ -115,7 +115,7 @@ def replay(step_run_id: int) -> Response:
         try:
             replayed = admin.replay_dead_letter(services(), step_run_id)
             flash(f"Replayed the {replayed.step} step of order {replayed.order_id}.", "success")
-        except RequestRejected as exc:
+        except Refused as exc:
             flash(f"Not replayed: {exc.message}.", "error")
     return redirect(local_path(request.form.get("next"), url_for(".dead_letters")), 303)
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from shop.errors import RequestRejected
+from shop.errors import Refused
 from shop.extensions import ShopServices
 from shop.schemas import OrderRequest
 from shop.services.checkout import place_order
@@ -99,7 +99,7 @@ def place_from_form(svc: ShopServices, form: CheckoutForm, cart: dict[str, int])
     key = f"checkout:{nonce}" if NONCE.match(nonce) else None
     try:
         return place_order(svc, request, key).order_id
-    except RequestRejected as exc:
+    except Refused as exc:
         form.form_errors.append(REJECTIONS.get(exc.code, exc.message))
         if exc.code == "idempotency_key_reused":
             form.nonce.data = new_nonce()

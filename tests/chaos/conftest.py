@@ -24,5 +24,4 @@ CHAOS_ENV = {
 @pytest.fixture
 def chaos_stack(make_stack: Any, own_redis: RedisServer, smtp: SmtpSink, warehouse: WarehouseReceiver) -> Stack:
     stack: Stack = make_stack(own_redis.url, "postgresql", SMTP_URL=smtp.url, WAREHOUSE_URL=warehouse.url, **CHAOS_ENV)
-    stack.start_beat()
     return stack

@@ -27,7 +27,6 @@ def _payment_started(stack: Stack, order_id: str) -> datetime | None:
 
 def test_step_of_a_killed_worker_runs_again_within_30_seconds(make_stack: Any, own_redis: RedisServer) -> None:
     stack: Stack = make_stack(own_redis.url, "postgresql", **PRODUCTION_TIMING)
-    stack.start_beat()
     doomed = stack.start_worker(name="doomed", queues="payments,orders")
     order_id = stack.place(order_payload((stack.add_product(), 1)))["order_id"]
     first_start = wait_until(lambda: _payment_started(stack, order_id), 30, 0.05, "the payment to start")

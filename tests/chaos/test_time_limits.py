@@ -18,7 +18,6 @@ def test_hanging_step_is_killed_counted_dead_lettered_then_replayed_from_the_cli
     make_stack: Any, own_redis: RedisServer
 ) -> None:
     stack: Stack = make_stack(own_redis.url, "postgresql", **FAST_LIMITS)
-    stack.start_beat()
     hanging = stack.start_worker(env={"FAULTS": "invoice:hang=1"}, name="hanging")
     order_id = stack.place(order_payload((stack.add_product(), 1)))["order_id"]
 

@@ -63,7 +63,6 @@ def test_crash_after_every_kind_of_side_effect_is_recovered_exactly_once(
         WAREHOUSE_URL=warehouse.url,  # type: ignore[operator,attr-defined]
         **{**CHAOS_ENV, "FAULTS": faults},
     )
-    stack.start_beat()
     rng = random.Random(5)
     skus = [stack.add_product(stock=10_000) for _ in range(2)]
     with supervised(stack, workers=2, concurrency=2):

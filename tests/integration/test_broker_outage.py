@@ -15,7 +15,6 @@ def test_checkout_with_redis_down_answers_201_and_orders_complete_after_it_retur
     stack = make_stack(own_redis.url, RELAY_INTERVAL="0.5")
     sku = stack.add_product(stock=50)
     stack.start_worker()
-    stack.start_beat()
     warmup = stack.place(order_payload((sku, 1)))["order_id"]
     stack.wait_for(warmup, "completed")
 

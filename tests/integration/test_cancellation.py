@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from shop.services.steps import run_step
 
 from shop.models import utcnow
 from shop.services import ledger, steps
-from shop.services.steps import run_step
 from shop.states import Step
 from tests.support.processes import wait_until
 from tests.support.stack import Stack, order_payload

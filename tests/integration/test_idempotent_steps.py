@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from shop.services.steps import run_step, warm_up
+
 from shop.states import STEPS, Step
 from tests.support.processes import RedisServer
 from tests.support.receivers import SmtpSink, WarehouseReceiver

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shop.services.steps import run_step
+
 from shop.states import Step
 from tests.support.processes import RedisServer, wait_until
 from tests.support.stack import Stack, order_payload

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis
+from shop.services.steps import run_step
 
 from shop.services.scheduling import hand_over_due_jobs, run_scheduled_job
-from shop.services.steps import run_step
 from shop.states import Step
 from tests.support.processes import RedisServer, wait_until
 from tests.support.receivers import SmtpSink
@@ -24,7 +24,6 @@ def test_follow_up_email_is_sent_once_after_the_delay_across_a_worker_restart(
     stack = make_stack(own_redis.url, SMTP_URL=smtp.url, FOLLOW_UP_DELAY_SECONDS="4", SCHEDULER_INTERVAL="0.5")
     email = "follow-up@example.com"
     first = stack.start_worker(name="before")
-    stack.start_beat()
     order_id = stack.place(order_payload((stack.add_product(), 1), email=email))["order_id"]
     stack.wait_for(order_id, "completed")
     first.stop()  # the worker goes away with the job still days (here: seconds) ahead
@@ -84,7 +83,6 @@ def test_orders_unpaid_past_the_deadline_are_cancelled_and_their_stock_released(
         SCHEDULER_INTERVAL="0.5",
     )
     stack.start_worker()
-    stack.start_beat()
     sku = stack.add_product(stock=5)
     order_id = stack.place(order_payload((sku, 2)))["order_id"]
 

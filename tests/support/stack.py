@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from flask.testing import FlaskClient
 from shop import create_app
 from shop.extensions import ShopServices
 from shop.models import Product
-from tests.support.processes import BIN, ROOT, CeleryWorker, child_env, wait_until
+from tests.support.processes import CeleryWorker, wait_until
 
 ADMIN_TOKEN = "test-admin-token"
 _counter = itertools.count()
@@ -58,7 +57,6 @@ class Stack:
             **overrides,
         }
         self.workers: list[CeleryWorker] = []
-        self.beat: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] = {}
         self.app: Flask = None  # type: ignore[assignment]
 
@@ -74,9 +72,6 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         for worker in self.workers:
             worker.stop(timeout=20)
-        if self.beat and self.beat.poll() is None:
-            self.beat.terminate()
-            self.beat.wait(10)
         self.services.db.dispose()
         for key, value in self._saved_env.items():
             if value is None:
@@ -101,16 +96,6 @@ class Stack:
         worker = CeleryWorker({**self.env, **env_overrides}, self.workdir / f"{name}.log", name=name, **kwargs)
         self.workers.append(worker)
         return worker.start(wait=wait)
-
-    def start_beat(self) -> None:
-        log = open(self.workdir / "beat.log", "ab")  # noqa: SIM115
-        self.beat = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "tasks", "beat", "-s", str(self.workdir / "beat-schedule"), "-l", "INFO"],
-            cwd=ROOT,
-            env=child_env(self.env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
     # --- data helpers ----------------------------------------------------
     def add_product(self, stock: int = 100, price_cents: int = 1000, sku: str | None = None) -> str:
@@ -164,10 +149,10 @@ class Stack:
     def stuck_steps(self) -> list[Any]:
         """Step states of orders that are not final: what a timeout needs explained."""
         return self.rows(
-            "SELECT s.step, s.status, s.attempts, s.last_error, s.lease_expires_at, s.dispatched_at, o.status "
+            "SELECT s.step, s.status, s.attempts, s.last_error, s.due_at, o.status, o.lease_token, o.lease_expires_at "
             "FROM step_runs s JOIN orders o ON o.id = s.order_id "
             "WHERE o.status IN ('received', 'processing') AND s.status NOT IN ('succeeded', 'skipped') "
-            "ORDER BY s.dispatched_at LIMIT 8"
+            "ORDER BY o.created_at LIMIT 8"
         )
 
 

@@ -1,0 +1,373 @@
+"""The order's durable run: one task per order, each step's outcome checkpointed in the ledger.
+
+The happy path costs one broker message and four transactions in the worker:
+
+1. take the order's lease; read order, lines and ledger (one SELECT); start inventory;
+2. reserve the stock, checkpoint inventory and start payment;
+3. charge (outside any transaction, keyed), checkpoint payment and start the fan-out;
+4. email, invoice and warehouse run concurrently; one transaction records them
+   and completes the order.
+
+Every checkpoint first renews the lease with a conditional UPDATE of the order
+row: a run that lost its lease, or whose order was cancelled, rolls back. A
+redelivered or recovered run resumes after its last checkpoint. A step that
+must retry, or that outgrows its inline budget, continues as its own step task
+on its step's queue (``run_slow_step``), under Celery's per-step time limits;
+when it succeeds the run continues (Temporal's rule: local steps are short).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, configure_mappers
+
+from shop.dispatch import RUN_TASK, TaskMessage, publish_all, run_task_message, step_task_name
+from shop.errors import OutOfStock, PaymentDeclined, PermanentError
+from shop.extensions import ShopServices
+from shop.integrations.invoices import render_invoice
+from shop.models import Order, new_uuid, utcnow
+from shop.pipeline import budget, effects, ledger, reactions
+from shop.services.notifications import confirmation_email
+from shop.states import FANOUT, PHASES, STEPS, OrderStatus, Step, StepStatus
+from shop.step_policy import (
+    LOAD_ORDER_LATENCY,
+    STEP_POLICY,
+    backoff_seconds,
+    inline_budget,
+    lease_seconds,
+    queue_for,
+    run_queue,
+    time_limits,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepResult:
+    step: Step
+    error: BaseException | None = None
+    record: effects.EffectRecord | None = None
+
+
+@dataclass
+class Plan:
+    """What the current phase needs now, decided from the ledger."""
+
+    inline: list[Step] = field(default_factory=list)  # start inside this run
+    slow: list[tuple[Step, float]] = field(default_factory=list)  # hand to the slow path, after a delay
+    exhausted: list[Step] = field(default_factory=list)  # killed at every attempt: dead letter
+    waiting: list[Step] = field(default_factory=list)  # a slow-path message is on its way
+    finished: bool = False  # every step succeeded
+
+
+def plan(order: Order, now: datetime) -> Plan:
+    rows = {Step(row.step): row for row in order.steps}
+    for phase in PHASES:
+        open_steps = [step for step in phase if rows[step].status != StepStatus.SUCCEEDED]
+        if open_steps:
+            break
+    else:
+        return Plan(finished=True)
+    result = Plan()
+    for step in open_steps:
+        row = rows[step]
+        if row.status == StepStatus.PENDING:
+            result.inline.append(step)
+        elif row.status == StepStatus.RUNNING:
+            # Its last attempt started and never reported: killed at the hard
+            # limit, or lost with its worker. It counted; retry or give up.
+            if row.attempts >= STEP_POLICY[step].max_attempts:
+                result.exhausted.append(step)
+            else:
+                result.slow.append((step, backoff_seconds(step, row.attempts)))
+        elif row.status == StepStatus.RETRYING:
+            if row.due_at is None or row.due_at <= now:
+                result.slow.append((step, 0.0))
+            else:
+                result.waiting.append(step)
+    return result
+
+
+# --- the run ---------------------------------------------------------------
+
+
+def run_order(svc: ShopServices, order_id: str, task_id: str) -> str:
+    """Run (or resume) the order's pipeline as far as it can go inline."""
+    return _Driver(svc, task_id, slow_step=None).start(order_id)
+
+
+def run_slow_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> tuple[str, float | None]:
+    """One step as its own task (a retry, or a step too slow to run inline).
+    Returns the outcome and, for a retry, its countdown."""
+    driver = _Driver(svc, task_id, slow_step=step)
+    return driver.start(order_id), driver.retry_in
+
+
+class _Driver:
+    def __init__(self, svc: ShopServices, task_id: str, slow_step: Step | None) -> None:
+        self.svc, self.task_id, self.slow_step = svc, task_id, slow_step
+        self.retry_in: float | None = None
+        self.messages: list[TaskMessage] = []
+
+    def start(self, order_id: str) -> str:
+        now = utcnow()
+        seconds = lease_seconds(self.slow_step) if self.slow_step else lease_seconds(*STEPS)
+        with self.svc.db.begin() as session:
+            lease = ledger.take_lease(session, order_id, self.task_id, now, seconds)
+            if lease is None:
+                return "busy" if self.slow_step and _is_active(session, order_id) else "skipped"
+            order = ledger.read_order(session, order_id)
+            next_steps = self._decide(session, lease, order, plan(order, now), now)
+        publish_all(self.svc.publisher, self._take_messages())
+        return self._drive(lease, order, next_steps)
+
+    def _take_messages(self) -> list[TaskMessage]:
+        messages, self.messages = self.messages, []
+        return messages
+
+    def _decide(self, session: Session, lease: ledger.Lease, order: Order, todo: Plan, now: datetime) -> list[Step]:
+        """Apply a plan in the caller's transaction; return the steps started here.
+
+        The slow path starts only its own step; work the run would do inline
+        goes back to the run (one message to the run's queue)."""
+        rows = {Step(row.step): row for row in order.steps}
+        for step in todo.exhausted:
+            ledger.dead_letter(session, order.id, step, "attempts exhausted: every attempt was killed or lost", now)
+            rows[step].status = StepStatus.FAILED
+            log.error("step %s of %s dead-lettered: every attempt was killed or lost", step, order.id)
+        mine = self.slow_step
+        start = list(todo.inline) if mine is None else []
+        if mine is not None and (mine in todo.inline or mine in todo.waiting):
+            start.append(mine)  # its message is here: due, or a hair early
+        for step, delay in todo.slow:
+            if step == mine and rows[step].status != StepStatus.RUNNING:
+                start.append(step)
+                continue
+            if rows[step].status == StepStatus.RUNNING:
+                error = f"attempt {rows[step].attempts} was killed or lost (hard time limit, or its worker died)"
+                due = now + timedelta(seconds=delay)
+                ledger.schedule_retry(session, order.id, step, error, due, now)
+                rows[step].status, rows[step].due_at = StepStatus.RETRYING, due
+            self._hand_over(order, step, delay)
+        if mine is not None and todo.inline and mine not in todo.inline:
+            self.messages.append(_continuation(order))
+        if start:
+            for step, attempts in ledger.advance(session, lease, now, begin=start).items():
+                rows[step].status, rows[step].attempts = StepStatus.RUNNING, attempts
+            return start
+        self._release(session, lease, order, now)
+        return []
+
+    def _release(self, session: Session, lease: ledger.Lease, order: Order, now: datetime) -> None:
+        """Nothing to run here now: leave the order to the messages on their way.
+
+        The wake time is when the latest of them should have been picked up; past
+        it the sweep sends the run again. None: nothing is expected (a dead letter
+        waits for an operator)."""
+        due = [(Step(row.step), row.due_at or now) for row in order.steps if row.status == StepStatus.RETRYING]
+        wake: datetime | None = None
+        queue = run_queue(order.priority)
+        if due:
+            step, at = max(due, key=lambda item: item[1])
+            wake, queue = at + timedelta(seconds=lease_seconds(step)), queue_for(step, order.priority)
+        if any(message.task_name == RUN_TASK for message in self.messages):
+            wake, queue = now + timedelta(seconds=lease_seconds(*STEPS)), run_queue(order.priority)
+        ledger.release(session, lease, now, wake, queue)
+
+    def _hand_over(self, order: Order, step: Step, delay: float) -> None:
+        self.messages.append(
+            TaskMessage(
+                step_task_name(step),
+                queue_for(step, order.priority),
+                new_uuid(),
+                {"order_id": order.id},
+                countdown=delay or None,
+            )
+        )
+
+    # --- executing phases --------------------------------------------------
+
+    def _drive(self, lease: ledger.Lease, order: Order, started: list[Step]) -> str:
+        outcome = "waiting"
+        while started:
+            results = self._execute(lease, order, started)
+            try:
+                started, outcome = self._checkpoint(lease, order, results)
+            except ledger.LeaseLost:
+                reactions.after_lost_lease(self.svc, order.id, tuple(started))
+                return "lost"
+            finally:
+                publish_all(self.svc.publisher, self._take_messages())
+        return outcome
+
+    def _execute(self, lease: ledger.Lease, order: Order, started: list[Step]) -> list[StepResult]:
+        hard = max(time_limits(step)[1] for step in started)
+        what = f"{'+'.join(started)} of order {order.id}"
+        with budget.hard_limit.armed(hard, what, lambda: _expire(self.svc, lease)):
+            if len(started) == 1:
+                return [self._attempt(order, started[0])]
+            context = contextvars.copy_context()
+            futures = [_pool().submit(context.copy().run, self._attempt, order, step) for step in started]
+            return [future.result() for future in futures]
+
+    def _attempt(self, order: Order, step: Step) -> StepResult:
+        inline = None if step == self.slow_step else inline_budget(step)
+        simulation = self.svc.simulation
+        try:
+            with budget.inline_budget(inline):
+                if step == Step.INVENTORY:
+                    simulation.sleep(LOAD_ORDER_LATENCY)
+                simulation.before_effect(step)
+                simulation.work(step)
+                if step == Step.INVENTORY:
+                    return StepResult(step)  # reserved in the checkpoint's transaction
+                record = effects.REMOTE_EFFECTS[step](self.svc, order)
+            simulation.after_effect(step)
+            return StepResult(step, record=record)
+        except Exception as exc:  # sorted by kind in the checkpoint
+            return StepResult(step, error=exc)
+
+    def _checkpoint(self, lease: ledger.Lease, order: Order, results: list[StepResult]) -> tuple[list[Step], str]:
+        """Record the phase's outcomes, and start the next phase, in one transaction."""
+        now = utcnow()
+        rows = {Step(row.step): row for row in order.steps}
+        try:
+            with self.svc.db.begin() as session:
+                inventory = next((r for r in results if r.step == Step.INVENTORY and r.error is None), None)
+                succeeded = [r.step for r in results if r.error is None]
+                for r in results:
+                    if r.error is None:
+                        rows[r.step].status = StepStatus.SUCCEEDED
+                after = plan(order, now)
+                begin = after.inline if self.slow_step is None and not after.finished else []
+                if after.finished:
+                    ledger.complete(session, lease, now)
+                else:
+                    ledger.renew(session, lease, now, lease_seconds(*begin) if begin else lease_seconds(*STEPS))
+                if inventory is not None:
+                    effects.reserve_inventory(session, order)
+                    self.svc.simulation.after_effect(Step.INVENTORY)
+                started = ledger.advance(session, lease, now, succeeded=succeeded, begin=begin)
+                effects.record_effects(session, [r.record for r in results if r.record is not None])
+                failures = [r for r in results if r.error is not None]
+                outcome = self._record_failures(session, lease, order, failures, now)
+                if outcome in ("failed",):
+                    return [], outcome
+                if after.finished:
+                    reactions.on_completed(session, order.id, now)
+                    return [], "completed"
+                if begin:
+                    for step, attempts in started.items():
+                        rows[step].status, rows[step].attempts = StepStatus.RUNNING, attempts
+                    return begin, "running"
+                started_here = self._hand_over_rest(session, lease, order, now)
+                return started_here, "running" if started_here else "handed_over"
+        except OutOfStock as exc:
+            for r in results:
+                rows[r.step].status = StepStatus.RUNNING
+            return self._fail(lease, order, StepResult(Step.INVENTORY, error=exc))
+
+    def _hand_over_rest(self, session: Session, lease: ledger.Lease, order: Order, now: datetime) -> list[Step]:
+        """After a checkpoint that starts no next phase: hand over what is left."""
+        todo = plan(order, now)
+        if self.slow_step is not None:  # its own retry is this task's, by Celery's retry
+            todo.waiting = [step for step in todo.waiting if step != self.slow_step]
+            todo.inline = [step for step in todo.inline if step != self.slow_step]
+        return self._decide(session, lease, order, todo, now)
+
+    def _record_failures(
+        self, session: Session, lease: ledger.Lease, order: Order, failures: list[StepResult], now: datetime
+    ) -> str | None:
+        rows = {Step(row.step): row for row in order.steps}
+        for failure in failures:
+            step, exc = failure.step, failure.error
+            error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, PaymentDeclined):
+                ledger.fail_order(session, lease, step, exc.reason, str(exc), now)
+                self.messages += reactions.on_payment_declined(session, order.id)
+                return "failed"
+            if isinstance(exc, PermanentError) or rows[step].attempts >= STEP_POLICY[step].max_attempts:
+                reason = f"permanent: {exc}" if isinstance(exc, PermanentError) else error
+                ledger.dead_letter(session, order.id, step, reason, now)
+                rows[step].status = StepStatus.FAILED
+                log.error(
+                    "step %s of %s dead-lettered after %d attempts: %s", step, order.id, rows[step].attempts, error
+                )
+                continue
+            delay = _retry_delay(step, rows[step].attempts, exc)
+            ledger.schedule_retry(session, order.id, step, error, now + timedelta(seconds=delay), now)
+            rows[step].status, rows[step].due_at = StepStatus.RETRYING, now + timedelta(seconds=delay)
+            log.warning("step %s of %s retries in %.2fs: %s", step, order.id, delay, error)
+            if step == self.slow_step:
+                self.retry_in = delay
+            else:
+                self._hand_over(order, step, delay)
+        return None
+
+    def _fail(self, lease: ledger.Lease, order: Order, failure: StepResult) -> tuple[list[Step], str]:
+        """Out of stock: the reservation rolled back with its checkpoint; fail the order."""
+        now = utcnow()
+        with self.svc.db.begin() as session:
+            ledger.fail_order(session, lease, failure.step, OutOfStock.reason, str(failure.error), now)
+        return [], "failed"
+
+
+def _retry_delay(step: Step, attempt: int, exc: BaseException | None) -> float:
+    delay = backoff_seconds(step, attempt)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        delay = max(delay, min(retry_after, STEP_POLICY[step].backoff_cap))
+    return delay
+
+
+def _continuation(order: Order) -> TaskMessage:
+    return run_task_message(order.id, run_queue(order.priority), new_uuid())
+
+
+def _is_active(session: Session, order_id: str) -> bool:
+    status = session.scalar(select(Order.status).where(Order.id == order_id))
+    return status is not None and status not in (OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED)
+
+
+def _expire(svc: ShopServices, lease: ledger.Lease) -> None:
+    """Before the kill: let the redelivered run take the order at once. Best effort,
+    in its own thread with a bound: the database may be what hangs."""
+
+    def expire() -> None:
+        with svc.db.begin() as session:
+            ledger.expire_lease(session, lease, utcnow())
+
+    thread = threading.Thread(target=expire, daemon=True)
+    thread.start()
+    thread.join(2.0)
+
+
+def warm_up(svc: ShopServices) -> None:
+    """Do once, before a worker forks its pool, what every child would otherwise
+    repeat on its first orders: configure the mappers and import what building
+    an email and an invoice needs (py-spy had a fifth of a fresh pool's samples
+    there). Children inherit it all."""
+    configure_mappers()
+    sample = Order(id="warm-up", customer_email="warm@example.com", customer_name="", total_cents=0, currency="EUR")
+    sample.created_at = utcnow()
+    confirmation_email(sample, svc.mail_from).as_bytes()
+    render_invoice(sample)
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The fan-out's threads, made on first use in each (forked) process."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=len(FANOUT), thread_name_prefix="fanout")
+    return _executor
