@@ -1,5 +1,14 @@
-"""One benchmark run: start everything, run every scenario on the shop and both baselines,
-repeat, aggregate, write the results and the report, and stop everything — also on error."""
+"""One benchmark run: start everything, run every scenario on the shop and the baselines,
+repeat, aggregate, write the results and the report, and stop everything — also on error.
+
+Baselines: (a) ``single_task`` and (b) ``canvas`` (Celery only, orders straight to the
+broker), (c) ``seed_app`` (the worked example's Flask app as written: its own gunicorn,
+database and worker; pipeline figures only — no backlog, not in the sweep, for time).
+
+``python -m bench.run --only seed_app [--quick] [--repetitions N]`` runs only the named
+baselines (any of single_task, canvas, seed_app; repeatable or comma-separated), without
+the shop, and prints their figures; it writes nothing under bench/results/.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ from typing import Any
 
 from bench import scenarios
 from bench.baseline_system import Baseline
+from bench.baselines import seed_system
 from bench.processes import ROOT, Processes, free_port, wait_until
 from bench.profiling import Profiler
 from bench.stack import Shop, WorkerSpec, drop_database
@@ -190,6 +200,8 @@ def _backlog(system: Any, cfg: Config, **kwargs: Any) -> dict[str, Any]:
 
 
 def _baseline_round(b: Baseline, cfg: Config, log: Any) -> dict[str, Any]:
+    if isinstance(b, seed_system.SeedApp):
+        return _seed_app_round(b, cfg, log)
     b.reset()
     b.start_workers(cfg.worker)
     slots = cfg.worker.concurrency
@@ -201,6 +213,43 @@ def _baseline_round(b: Baseline, cfg: Config, log: Any) -> dict[str, Any]:
         out["backlog"] = _backlog(b, cfg, accept_threads=4)
     b.stop_workers()
     log(f"  {b.name}: {json.dumps(out)}")
+    return out
+
+
+def _seed_app_round(seed: seed_system.SeedApp, cfg: Config, log: Any) -> dict[str, Any]:
+    """Baseline (c) through its own web, served only during its round: the pipeline at the
+    moderate and the saturation rate (no backlog: ~30 s of accepting through the web)."""
+    seed.start_web()
+    try:
+        seed.reset()
+        seed.start_workers(cfg.worker)
+        slots = cfg.worker.concurrency
+        warmed = seed.warm_up(4 * slots)
+        out = {
+            "pipeline_moderate": _moderate(seed, cfg, slots),
+            "pipeline_saturation": _saturation(seed, cfg, slots),
+        }
+    finally:
+        seed.stop_workers()
+        seed.stop_web()
+    log(f"  {seed.name} (after {warmed} warm-up orders): {json.dumps(out)}")
+    return out
+
+
+BASELINE_REDIS_DB = {"single_task": 1, "canvas": 2, seed_system.NAME: 3}
+
+
+def make_baselines(
+    procs: Processes, workdir: Path, redis_port: int, cfg: Config, names: tuple[str, ...] = tuple(BASELINE_REDIS_DB)
+) -> list[Baseline]:
+    """Each on its own Redis DB number (and the seed app on its own database)."""
+    out = []
+    for name in names:
+        url = f"redis://127.0.0.1:{redis_port}/{BASELINE_REDIS_DB[name]}"
+        if name == seed_system.NAME:
+            out.append(seed_system.make(procs, workdir, url, cfg.gunicorn_workers, cfg.gunicorn_threads))
+        else:
+            out.append(Baseline(name, procs, url))
     return out
 
 
@@ -234,6 +283,7 @@ def one_repetition(
 
 def concurrency_sweep(shop: Shop, baselines: list[Baseline], cfg: Config, log: Any) -> dict[str, Any]:
     """Sustained orders/s against worker concurrency (prefork, split over two worker processes)."""
+    baselines = [b for b in baselines if not isinstance(b, seed_system.SeedApp)]  # time budget
     sweep: dict[str, Any] = {"ours": {}, **{b.name: {} for b in baselines}}
     for c in cfg.sweep:
         spec = WorkerSpec(c, 2 if c >= 4 else 1)
@@ -305,10 +355,7 @@ def run(cfg: Config) -> dict[str, Any]:
             gunicorn_threads=cfg.gunicorn_threads,
         ).setup()
         shop.start_web()
-        baselines = [
-            Baseline("single_task", procs, f"redis://127.0.0.1:{port}/1"),
-            Baseline("canvas", procs, f"redis://127.0.0.1:{port}/2"),
-        ]
+        baselines = make_baselines(procs, workdir, port, cfg)
         profiler = Profiler(workdir, RESULTS) if cfg.profile else None
         reps = []
         for rep in range(cfg.repetitions):
@@ -330,5 +377,61 @@ def run(cfg: Config) -> dict[str, Any]:
         procs.stop_all()
         if shop is not None:
             drop_database(shop.db_name)
+        seed_system.cleanup()
         Path(tempfile.gettempdir(), "shop-bench-last.log").write_text("\n".join(log_lines) + "\n")
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- baselines alone (python -m bench.run --only seed_app) --------------------
+
+
+def run_only(cfg: Config, names: list[str]) -> dict[str, Any]:
+    """The named baselines' rounds without the shop; bounded and cleaned up like ``run``."""
+    started = time.time()
+    workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
+    procs = Processes(workdir)
+
+    def log(line: str) -> None:
+        print(f"[{time.time() - started:6.1f}s] {line}", flush=True)
+
+    def on_term(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "only": names}
+    try:
+        port = start_redis(procs)
+        baselines = make_baselines(procs, workdir, port, cfg, tuple(names))
+        reps = []
+        for rep in range(cfg.repetitions):
+            log(f"repetition {rep + 1}/{cfg.repetitions}")
+            reps.append({b.name: _baseline_round(b, cfg, log) for b in baselines})
+        result["figures"] = aggregate(reps)
+        result["seconds"] = round(time.time() - started, 1)
+        log(f"done in {result['seconds']}s")
+        return result
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        procs.stop_all()
+        seed_system.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    import argparse
+
+    known = tuple(BASELINE_REDIS_DB)
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description="Run baselines alone, without the shop.")
+    parser.add_argument("--only", action="append", required=True, help=f"baseline(s): {', '.join(known)}")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repetitions", type=int)
+    args = parser.parse_args()
+    names = [n.strip() for arg in args.only for n in arg.split(",") if n.strip()]
+    if unknown := set(names) - set(known):
+        parser.error(f"unknown baseline(s): {', '.join(sorted(unknown))}")
+    cfg = Config.make(args.quick, repetitions=args.repetitions)
+    print(json.dumps(run_only(cfg, names)["figures"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,10 @@ No database: the same simulated latencies as the shop's steps, and a record of
 when each order finished (a Redis list) so the harness can measure them as it
 measures the shop. Both get the shop's delivery settings (late acks, prefetch
 1, no result storage), so the comparison is about the design, not the tuning.
+
+Baseline (c), ``seed_app``, is the exception to "no database": the worked example's
+Flask app as written (web, PostgreSQL, one task per order), on the same settings; it
+records completion in its own ``orders`` table (``seed_system.SeedApp`` drives it).
 """
 
 from __future__ import annotations
