@@ -1,6 +1,6 @@
 """``python -m bench.profile_steps``: CPU profile of checkout and of each step, in process.
 
-Runs ``place_order`` and ``run_step`` for N orders against a fresh PostgreSQL database and
+Runs ``place_order`` and the order's durable run (``run_order``) for N orders against a fresh PostgreSQL database and
 a private Redis (latency scale 0: only the code's own cost is left), under cProfile with a
 CPU-time clock, and writes pyinstrument's wall-clock tree next to it. Output under
 bench/results/profiles/.
@@ -37,10 +37,9 @@ def main(orders: int = 40) -> None:
         port = start_redis(procs)
         shop = Shop(procs, workdir, f"redis://127.0.0.1:{port}/0", db_name="shop_profile").setup()
         os.environ.update({**shop.env, "SIMULATED_LATENCY_SCALE": "0"})
+        from shop.pipeline.run import run_order
         from shop.schemas import OrderRequest
         from shop.services.checkout import place_order
-        from shop.services.steps import run_step
-        from shop.states import Step
         from tasks import flask_app
 
         svc, rng = flask_app.extensions["shop"], random.Random(1)
@@ -49,11 +48,10 @@ def main(orders: int = 40) -> None:
             lines, start = [], time.process_time()
             ids = [place_order(svc, OrderRequest(**order_payload(rng)), None).order_id for _ in range(orders)]
             lines.append(f"{label} place_order: {1000 * (time.process_time() - start) / orders:.1f} ms")
-            for step in Step:
-                start = time.process_time()
-                for order_id in ids:
-                    run_step(svc, order_id, step, "profile")
-                lines.append(f"{label} {step}: {1000 * (time.process_time() - start) / orders:.1f} ms")
+            start = time.process_time()
+            for order_id in ids:
+                run_order(svc, order_id, "profile")
+            lines.append(f"{label} run_order: {1000 * (time.process_time() - start) / orders:.1f} ms")
             return lines
 
         # Two passes: the two profilers cannot hook the interpreter at the same time.

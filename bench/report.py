@@ -231,7 +231,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         f"Set-up: PostgreSQL, own redis-server, gunicorn gthread {cfg['gunicorn_workers']}×"
         f"{cfg['gunicorn_threads']}, Celery {cfg['worker']['pool']} workers: "
         f"{cfg['worker']['processes']} "
-        f"processes, {cfg['worker']['concurrency']} slots in all, beat (relay + sweeper), "
+        f"processes, {cfg['worker']['concurrency']} slots in all, no beat (relay and sweep run inside the workers), "
         "SIMULATED_LATENCY_SCALE=0.01, LOG_LEVEL=WARNING. Baselines: their own Celery apps "
         "and workers with the same pool, slots, Redis and delivery settings (acks late, "
         "prefetch 1, no results), orders sent "

@@ -259,7 +259,6 @@ def one_repetition(
     out: dict[str, Any] = {}
     slots = cfg.worker.concurrency
     shop.start_workers(cfg.worker)
-    shop.start_beat()
     out["checkout"] = [
         scenarios.checkout(shop, rate, cfg.checkout_seconds, cfg.checkout_grace) for rate in cfg.checkout_rates
     ]
@@ -276,7 +275,6 @@ def one_repetition(
     out["recovery"] = scenarios.recovery(shop, cfg.recovery_rate, cfg.recovery_timeout)
     log(f"  recovery: {json.dumps(out['recovery'])}")
     shop.stop_workers()
-    shop.procs.stop(shop.beat)
     out["baselines"] = {b.name: _baseline_round(b, cfg, log) for b in baselines}
     return out
 

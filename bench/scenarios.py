@@ -131,69 +131,55 @@ def recovery(shop: Shop, rate: float = 20, timeout: float = 100) -> dict[str, An
     time.sleep(1.5)
     running: list[tuple[Any, ...]] = []
     deadline = time.monotonic() + 4
-    # Kill when several steps run at once: then the victim most likely runs one of them.
+    # Kill when several runs are under way: then the victim most likely holds one.
     while len(running) < 3 and time.monotonic() < deadline:
-        # Steps of this phase's orders only: earlier phases' reset cancelled orders
-        # whose steps were running, and those stay "running" (nobody resumes them).
         running = shop.sql(
-            "SELECT r.order_id, r.step, r.lease_token FROM step_runs r JOIN orders o ON o.id = r.order_id"
-            " WHERE r.status = 'running' AND o.status IN ('received', 'processing')"
+            "SELECT id, lease_token FROM orders WHERE lease_token IS NOT NULL AND status IN ('received', 'processing')"
         )
     killed = time.time()
     victim.kill_group()
     shop.workers.remove(victim)
     in_flight = [r[0] for r in shop.sql("SELECT id FROM orders WHERE status IN ('received', 'processing')")]
-    time.sleep(1.0)  # the survivor's steps finish in milliseconds; what is still running was the victim's
-    abandoned = [
-        r
-        for r in running
-        if shop.sql(
-            "SELECT 1 FROM step_runs WHERE order_id = %s AND step = %s AND lease_token = %s AND status = 'running'",
-            *r,
-        )
-    ]
-    rerun: dict[tuple[str, str], float] = {}
-    survivor_finished: set[tuple[str, str]] = set()  # slow on a loaded box, but not abandoned
+    time.sleep(1.0)  # the survivor's runs finish in milliseconds; a lease still held was the victim's
+    abandoned = [r for r in running if shop.sql("SELECT 1 FROM orders WHERE id = %s AND lease_token = %s", *r)]
+    rerun: dict[str, float] = {}
     limit = time.monotonic() + timeout
-    while len(rerun) + len(survivor_finished) < len(abandoned) and time.monotonic() < limit:
-        for order_id, step, token in abandoned:
-            if (order_id, step) in rerun or (order_id, step) in survivor_finished:
+    while len(rerun) < len(abandoned) and time.monotonic() < limit:
+        for order_id, token in abandoned:
+            if order_id in rerun:
                 continue
-            started, same_token, status = shop.sql(
-                "SELECT extract(epoch from started_at)::float8, lease_token = %s, status"
-                " FROM step_runs WHERE order_id = %s AND step = %s",
-                token,
+            still = shop.sql(
+                "SELECT 1 FROM orders WHERE id = %s AND lease_token = %s AND status IN ('received', 'processing')",
                 order_id,
-                step,
-            )[0]
-            if same_token and status != "running" and status != "retrying":
-                survivor_finished.add((order_id, step))
-            elif not same_token and started is not None:
-                rerun[(order_id, step)] = started - killed
+                token,
+            )
+            if not still:  # taken again (or finished by the run that took it)
+                rerun[order_id] = time.time() - killed
         time.sleep(0.2)
-    abandoned = [r for r in abandoned if (r[0], r[1]) not in survivor_finished]
     all_rerun = len(rerun) == len(abandoned)
     not_rerun = [
-        shop.sql(
-            "SELECT r.step, r.status, r.attempts, o.status, extract(epoch from r.lease_expires_at - now())::int"
-            " FROM step_runs r JOIN orders o ON o.id = r.order_id WHERE r.order_id = %s AND r.step = %s",
-            o,
-            s,
-        )[0]
-        for o, s, _ in abandoned
-        if (o, s) not in rerun
+        list(
+            map(
+                str,
+                shop.sql(
+                    "SELECT status, extract(epoch from lease_expires_at - now())::int FROM orders WHERE id = %s", o
+                )[0],
+            )
+        )
+        for o, _ in abandoned
+        if o not in rerun
     ]
     load.join(15)
     done = shop.wait_completed(in_flight, min(3.0, max(1.0, limit - time.monotonic())))
     finished = [d for _, d in shop.completion_times(in_flight).values()]
     shop.reset()
     return {
-        "abandoned_steps": len(abandoned),
-        "rerun_steps": len(rerun),
+        "abandoned_runs": len(abandoned),
+        "rerun_runs": len(rerun),
         # Censored at the timeout when some abandoned step had not run again by then.
         "seconds": (round(max(rerun.values()), 2) if all_rerun else timeout) if abandoned else None,
         "all_rerun_within_timeout": all_rerun,
-        "not_rerun": [list(map(str, row)) for row in not_rerun],
+        "not_rerun": not_rerun,
         "in_flight_orders": len(in_flight),
         "in_flight_completed": done,
         "all_in_flight_completed_s": round(max(finished) - killed, 2) if finished and done == len(in_flight) else None,

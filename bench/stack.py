@@ -1,4 +1,4 @@
-"""The shop under test: its database, gunicorn, Celery workers and beat, on one Redis.
+"""The shop under test: its database, gunicorn and Celery workers (no beat), on one Redis.
 
 Also the handful of ledger queries the scenarios measure with (time to
 ``completed`` comes from the database: ``orders.created_at`` against the last
@@ -19,7 +19,7 @@ from bench.loadgen import SKUS, HttpClient
 from bench.processes import BIN, Proc, Processes, free_port, wait_until
 
 PG = "postgresql://postgres@127.0.0.1:5432"
-QUEUES = "maintenance,express,payments,orders,fulfilment"
+QUEUES = "express,payments,orders,fulfilment"
 
 
 def recreate_database(name: str) -> str:
@@ -51,7 +51,6 @@ class Shop:
     gunicorn_threads: int = 4
     env: dict[str, str] = field(default_factory=dict)
     web: Proc | None = None
-    beat: Proc | None = None
     workers: list[Proc] = field(default_factory=list)
     port: int = 0
 
@@ -150,22 +149,6 @@ class Shop:
         for proc in self.workers:
             self.procs.stop(proc)
         self.workers = []
-
-    def start_beat(self) -> None:
-        self.beat = self.procs.start(
-            "beat",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "tasks",
-                "beat",
-                "-s",
-                str(self.workdir / "beat-schedule"),
-                "-l",
-                "WARNING",
-            ],
-            self.env,
-        )
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self.workers]

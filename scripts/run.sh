@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the whole shop on this machine — web, worker, beat and Flower —
+# `make run`: the whole shop on this machine — web, worker and Flower (no beat:
+# maintenance runs inside the workers) —
 # with SQLite under var/ unless DATABASE_URL says otherwise, and the Redis at
 # REDIS_URL, or a private redis-server on a free port when none answers.
 set -euo pipefail
@@ -56,8 +57,7 @@ flask --app shop seed
 
 cat >> "$procfile" <<PROCS
 web: flask --app shop run --host 127.0.0.1 --port $SHOP_PORT
-worker: celery -A tasks worker -Q maintenance,express,payments,orders,fulfilment -c 4 -l INFO
-beat: celery -A tasks beat -s var/celerybeat-schedule -l INFO
+worker: celery -A tasks worker -Q express,payments,orders,fulfilment -c 4 -l INFO
 flower: celery -A tasks flower --address=127.0.0.1 --port=$FLOWER_PORT --basic-auth=$FLOWER_BASIC_AUTH --max-tasks=10000
 PROCS
 

@@ -51,14 +51,18 @@ HEARTBEATS_KEY = "shop:workers:heartbeat"  # member worker hostname, score unix 
 HEARTBEAT_RETENTION = 24 * 3600  # a worker silent this long is gone: forget it
 
 
-def record_step_run(client: redis.Redis, step: str, outcome: str, seconds: float) -> None:
-    """Count one step task run; outcome: succeeded, skipped, failed, dead_letter, retry, failure."""
-    bucket = next(i for i, upper in enumerate(DURATION_BUCKETS) if seconds <= upper)
+def record_step_runs(client: redis.Redis, runs: list[tuple[str, str, float]]) -> None:
+    """Count step attempts, as (step, outcome, seconds); outcome: succeeded, failed,
+    dead_letter, retry. One round trip for all of a run's steps."""
+    if not runs:
+        return
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.hincrby(OUTCOMES_KEY, f"{step}:{outcome}", 1)
-        pipe.hincrby(DURATIONS_KEY, f"{step}:{bucket}", 1)
-        pipe.hincrbyfloat(DURATIONS_KEY, f"{step}:sum", seconds)
+        for step, outcome, seconds in runs:
+            bucket = next(i for i, upper in enumerate(DURATION_BUCKETS) if seconds <= upper)
+            pipe.hincrby(OUTCOMES_KEY, f"{step}:{outcome}", 1)
+            pipe.hincrby(DURATIONS_KEY, f"{step}:{bucket}", 1)
+            pipe.hincrbyfloat(DURATIONS_KEY, f"{step}:sum", seconds)
         pipe.execute()
     except redis.RedisError as exc:  # metrics never fail a step
         log.debug("step metrics not recorded: %s", exc)

@@ -1,10 +1,9 @@
-"""Worker-side observability: log context around Celery's own lines, step counters, heartbeats.
+"""Worker-side observability: log context around Celery's own lines, heartbeats.
 
 Signal handlers rather than code in the tasks: Celery logs a task's outcome
 ("succeeded in 0.01s", "retry: …") after the task body returned, so only
-prerun/postrun span those lines; and the counters then cover every step task
-without touching it. Counters go to Redis (see ``shop.metrics``), so every
-process of every worker adds to the same numbers.
+prerun/postrun span those lines. Step counters are written by the run itself,
+once per run (``shop.pipeline.run``): its steps run inside one task.
 """
 
 from __future__ import annotations
@@ -12,14 +11,13 @@ from __future__ import annotations
 import ast
 import contextvars
 import logging
-import time
 from typing import Any
 
 from celery import Task
 from celery.signals import heartbeat_sent, task_postrun, task_prerun
 
 from shop.logs import log_context, task_context
-from shop.metrics import record_step_run, record_worker_heartbeat
+from shop.metrics import record_worker_heartbeat
 from tasks.app import flask_app
 
 
@@ -43,27 +41,21 @@ class ReceivedTaskContext(logging.Filter):
 
 logging.getLogger("celery.worker.strategy").addFilter(ReceivedTaskContext())
 
-# task id -> (log context token, start time), for the task running in this process.
-_running: dict[str, tuple[contextvars.Token[dict[str, Any]], float]] = {}
+# task id -> log context token, for the task running in this process.
+_running: dict[str, contextvars.Token[dict[str, Any]]] = {}
 
 
 @task_prerun.connect
 def _bind_task(task_id: str, task: Task, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
     context = task_context(task.name, task_id, task.request.retries, kwargs or {})
-    _running[task_id] = (log_context.set({**log_context.get(), **context}), time.perf_counter())
+    _running[task_id] = log_context.set({**log_context.get(), **context})
 
 
 @task_postrun.connect
-def _unbind_task(task_id: str, task: Task, retval: Any = None, state: str | None = None, **_: Any) -> None:
-    token, started = _running.pop(task_id, (None, time.perf_counter()))
-    try:
-        step = log_context.get().get("step")
-        if step:
-            outcome = retval if state == "SUCCESS" and isinstance(retval, str) else (state or "unknown").lower()
-            record_step_run(flask_app.extensions["shop"].redis, step, outcome, time.perf_counter() - started)
-    finally:
-        if token is not None:
-            log_context.reset(token)
+def _unbind_task(task_id: str, **_: Any) -> None:
+    token = _running.pop(task_id, None)
+    if token is not None:
+        log_context.reset(token)
 
 
 @heartbeat_sent.connect

@@ -3,7 +3,7 @@
 ``FAULTS="payment:transient=0.3,email:hang=0.05,invoice:crash=0.02"``
   transient  raise a TransientError before the side effect (retried)
   permanent  raise a PermanentError before the side effect (dead letter)
-  slow       sleep past the soft time limit only (a clean, counted retry)
+  slow       sleep past the inline budget and the soft time limit, not the hard one (clean, counted retries)
   hang       stay stuck past the hard time limit, deaf to the soft one (the pool kills the process)
   crash      SIGKILL this process after the side effect, before it is recorded
 """
@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from shop.errors import PermanentError, TransientError
+from shop.pipeline import budget
 from shop.states import Step
 from shop.step_policy import STEP_POLICY, time_limits
 
@@ -56,8 +57,9 @@ class Simulation:
         return cls(latency_scale, parse_faults(faults_spec))
 
     def sleep(self, seconds: float) -> None:
+        """Simulated work: bounded by the step's inline budget, like every wait in a step."""
         if seconds > 0 and self.latency_scale > 0:
-            time.sleep(seconds * self.latency_scale)
+            budget.sleep(seconds * self.latency_scale)
 
     def work(self, step: Step) -> None:
         """The step's simulated latency."""
@@ -74,7 +76,7 @@ class Simulation:
             raise PermanentError(f"injected permanent fault in {step}")
         if self._hit(step, "slow"):
             soft, hard = time_limits(step)
-            time.sleep((soft + hard) / 2)  # the soft limit's exception ends this sleep
+            budget.sleep((soft + hard) / 2)  # the inline budget or the soft limit ends this sleep
         if self._hit(step, "hang"):
             hang_past_hard_limit(step)
 

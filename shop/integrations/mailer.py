@@ -10,6 +10,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from shop.errors import PermanentError, TransientError
+from shop.pipeline import budget
 
 
 class Mailer(Protocol):
@@ -38,7 +39,7 @@ class SmtpMailer:
         p = self.parts
         client_class = smtplib.SMTP_SSL if p.scheme == "smtps" else smtplib.SMTP
         try:
-            with client_class(p.hostname or "localhost", p.port or 25, timeout=self.timeout) as smtp:
+            with client_class(p.hostname or "localhost", p.port or 25, timeout=budget.timeout(self.timeout)) as smtp:
                 if "starttls=1" in (p.query or ""):
                     smtp.starttls()
                 if p.username:

@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any, Protocol
 
 from shop.errors import PermanentError, TransientError
+from shop.pipeline import budget
 
 
 class Warehouse(Protocol):
@@ -51,7 +52,7 @@ class HttpWarehouse:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=budget.timeout(self.timeout)) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code in (408, 429):

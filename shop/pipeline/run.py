@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,9 +33,12 @@ from shop.dispatch import RUN_TASK, TaskMessage, publish_all, run_task_message, 
 from shop.errors import OutOfStock, PaymentDeclined, PermanentError
 from shop.extensions import ShopServices
 from shop.integrations.invoices import render_invoice
+from shop.logs import bound
+from shop.metrics import record_step_runs
 from shop.models import Order, new_uuid, utcnow
 from shop.pipeline import budget, effects, ledger, reactions
 from shop.services.notifications import confirmation_email
+from shop.services.outbox import publish_outbox
 from shop.states import FANOUT, PHASES, STEPS, OrderStatus, Step, StepStatus
 from shop.step_policy import (
     LOAD_ORDER_LATENCY,
@@ -55,6 +59,7 @@ class StepResult:
     step: Step
     error: BaseException | None = None
     record: effects.EffectRecord | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -115,9 +120,28 @@ class _Driver:
     def __init__(self, svc: ShopServices, task_id: str, slow_step: Step | None) -> None:
         self.svc, self.task_id, self.slow_step = svc, task_id, slow_step
         self.retry_in: float | None = None
-        self.messages: list[TaskMessage] = []
+        self.messages: list[TaskMessage] = []  # published after the commit; the ledger covers a loss
+        self.kept: list[TaskMessage] = []  # in the outbox too: marked published after they are
+        self.step_runs: list[tuple[str, str, float]] = []  # (step, outcome, seconds), for the metrics
 
     def start(self, order_id: str) -> str:
+        try:
+            with bound(order_id=order_id):
+                return self._start(order_id)
+        finally:
+            record_step_runs(self.svc.redis, self.step_runs)
+
+    def _note(self, result: StepResult, outcome: str, attempt: int) -> None:
+        """One log line per step attempt, with its context, and its counter."""
+        self.step_runs.append((result.step.value, outcome, result.seconds))
+        with bound(step=result.step.value, attempt=attempt):
+            if result.error is None:
+                log.info("step %s %s in %.3fs", result.step, outcome, result.seconds)
+            else:
+                level = logging.ERROR if outcome == "dead_letter" else logging.WARNING
+                log.log(level, "step %s %s: %s: %s", result.step, outcome, type(result.error).__name__, result.error)
+
+    def _start(self, order_id: str) -> str:
         now = utcnow()
         seconds = lease_seconds(self.slow_step) if self.slow_step else lease_seconds(*STEPS)
         with self.svc.db.begin() as session:
@@ -126,7 +150,10 @@ class _Driver:
                 return "busy" if self.slow_step and _is_active(session, order_id) else "skipped"
             order = ledger.read_order(session, order_id)
             next_steps = self._decide(session, lease, order, plan(order, now), now)
-        publish_all(self.svc.publisher, self._take_messages())
+        handed = self._take_messages()
+        publish_all(self.svc.publisher, handed)
+        if not next_steps:
+            return "handed_over" if handed else "waiting"
         return self._drive(lease, order, next_steps)
 
     def _take_messages(self) -> list[TaskMessage]:
@@ -206,6 +233,8 @@ class _Driver:
                 return "lost"
             finally:
                 publish_all(self.svc.publisher, self._take_messages())
+                kept, self.kept = self.kept, []
+                publish_outbox(self.svc.db, self.svc.publisher, kept)
         return outcome
 
     def _execute(self, lease: ledger.Lease, order: Order, started: list[Step]) -> list[StepResult]:
@@ -220,7 +249,7 @@ class _Driver:
 
     def _attempt(self, order: Order, step: Step) -> StepResult:
         inline = None if step == self.slow_step else inline_budget(step)
-        simulation = self.svc.simulation
+        simulation, started = self.svc.simulation, time.perf_counter()
         try:
             with budget.inline_budget(inline):
                 if step == Step.INVENTORY:
@@ -228,12 +257,13 @@ class _Driver:
                 simulation.before_effect(step)
                 simulation.work(step)
                 if step == Step.INVENTORY:
-                    return StepResult(step)  # reserved in the checkpoint's transaction
+                    # Reserved in the checkpoint's transaction.
+                    return StepResult(step, seconds=time.perf_counter() - started)
                 record = effects.REMOTE_EFFECTS[step](self.svc, order)
             simulation.after_effect(step)
-            return StepResult(step, record=record)
+            return StepResult(step, record=record, seconds=time.perf_counter() - started)
         except Exception as exc:  # sorted by kind in the checkpoint
-            return StepResult(step, error=exc)
+            return StepResult(step, error=exc, seconds=time.perf_counter() - started)
 
     def _checkpoint(self, lease: ledger.Lease, order: Order, results: list[StepResult]) -> tuple[list[Step], str]:
         """Record the phase's outcomes, and start the next phase, in one transaction."""
@@ -258,6 +288,9 @@ class _Driver:
                 started = ledger.advance(session, lease, now, succeeded=succeeded, begin=begin)
                 effects.record_effects(session, [r.record for r in results if r.record is not None])
                 failures = [r for r in results if r.error is not None]
+                for r in results:
+                    if r.error is None:
+                        self._note(r, "succeeded", rows[r.step].attempts)
                 outcome = self._record_failures(session, lease, order, failures, now)
                 if outcome in ("failed",):
                     return [], outcome
@@ -269,11 +302,13 @@ class _Driver:
                         rows[step].status, rows[step].attempts = StepStatus.RUNNING, attempts
                     return begin, "running"
                 started_here = self._hand_over_rest(session, lease, order, now)
-                return started_here, "running" if started_here else "handed_over"
+                if started_here:
+                    return started_here, "running"
+                return [], "handed_over" if self.messages else "waiting"
         except OutOfStock as exc:
             for r in results:
                 rows[r.step].status = StepStatus.RUNNING
-            return self._fail(lease, order, StepResult(Step.INVENTORY, error=exc))
+            return self._fail(lease, order, StepResult(Step.INVENTORY, error=exc, seconds=results[0].seconds))
 
     def _hand_over_rest(self, session: Session, lease: ledger.Lease, order: Order, now: datetime) -> list[Step]:
         """After a checkpoint that starts no next phase: hand over what is left."""
@@ -292,20 +327,19 @@ class _Driver:
             error = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, PaymentDeclined):
                 ledger.fail_order(session, lease, step, exc.reason, str(exc), now)
-                self.messages += reactions.on_payment_declined(session, order.id)
+                self.kept += reactions.on_payment_declined(session, order.id)
+                self._note(failure, "failed", rows[step].attempts)
                 return "failed"
             if isinstance(exc, PermanentError) or rows[step].attempts >= STEP_POLICY[step].max_attempts:
                 reason = f"permanent: {exc}" if isinstance(exc, PermanentError) else error
                 ledger.dead_letter(session, order.id, step, reason, now)
                 rows[step].status = StepStatus.FAILED
-                log.error(
-                    "step %s of %s dead-lettered after %d attempts: %s", step, order.id, rows[step].attempts, error
-                )
+                self._note(failure, "dead_letter", rows[step].attempts)
                 continue
             delay = _retry_delay(step, rows[step].attempts, exc)
             ledger.schedule_retry(session, order.id, step, error, now + timedelta(seconds=delay), now)
             rows[step].status, rows[step].due_at = StepStatus.RETRYING, now + timedelta(seconds=delay)
-            log.warning("step %s of %s retries in %.2fs: %s", step, order.id, delay, error)
+            self._note(failure, "retry", rows[step].attempts)
             if step == self.slow_step:
                 self.retry_in = delay
             else:
@@ -314,6 +348,7 @@ class _Driver:
 
     def _fail(self, lease: ledger.Lease, order: Order, failure: StepResult) -> tuple[list[Step], str]:
         """Out of stock: the reservation rolled back with its checkpoint; fail the order."""
+        self._note(failure, "failed", 1)
         now = utcnow()
         with self.svc.db.begin() as session:
             ledger.fail_order(session, lease, failure.step, OutOfStock.reason, str(failure.error), now)

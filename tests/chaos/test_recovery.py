@@ -1,5 +1,6 @@
-"""Fast recovery with the production settings: a step abandoned by a killed
-worker runs again within 30 s, not after Redis' one-hour redelivery default."""
+"""Fast recovery with the production settings and workers only (no beat): a step
+abandoned by a killed worker runs again within 30 s, not after Redis' one-hour
+redelivery default. The killed worker may have held the maintenance lease too."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ PRODUCTION_TIMING = {
     "SWEEP_INTERVAL": "5",
     "STALE_DISPATCH_SECONDS": "60",
     "RETRY_BACKOFF_SCALE": "1",
-    # The payment takes 6 s, so the kill lands while it runs (soft limit: 10 s).
-    "SIMULATED_LATENCY_SCALE": "4",
+    # The payment takes 4.5 s, so the kill lands while it runs inside the order's
+    # run (inline budget 5 s, hard limit 15 s).
+    "SIMULATED_LATENCY_SCALE": "3",
 }
 
 

@@ -44,29 +44,30 @@ def test_compose_file_describes_the_production_topology() -> None:
         "postgres",
         "migrate",
         "web",
-        "worker-payments",
+        "worker-orders",
         "worker-fulfilment",
-        "beat",
         "flower",
     }
     assert "--appendonly" in services["redis"]["command"]
     assert services["migrate"]["command"] == ["flask", "--app", "shop", "db", "upgrade"]
     assert services["web"]["command"][0] == "gunicorn"
     assert services["worker-fulfilment"]["deploy"]["replicas"] == 2
-    assert "payments" in services["worker-payments"]["command"][services["worker-payments"]["command"].index("-Q") + 1]
+    queues = services["worker-orders"]["command"][services["worker-orders"]["command"].index("-Q") + 1]
+    assert {"orders", "payments"} <= set(queues.split(","))
+    commands = [service.get("command") or [] for service in services.values()]
+    assert not any("beat" in command for command in commands)  # workers alone: maintenance runs inside them
     assert "--basic-auth=ops:pw" in services["flower"]["command"]
     assert "--max-tasks=10000" in services["flower"]["command"]
     for name in (
         "redis",
         "postgres",
         "web",
-        "worker-payments",
+        "worker-orders",
         "worker-fulfilment",
-        "beat",
         "flower",
     ):
         assert "healthcheck" in services[name], name
-    for name in ("web", "worker-payments", "worker-fulfilment", "beat", "flower"):
+    for name in ("web", "worker-orders", "worker-fulfilment", "flower"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 

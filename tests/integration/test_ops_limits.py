@@ -36,7 +36,7 @@ def test_warehouse_rate_limit_holds_across_two_workers(
     assert busiest_second <= RATE + 1  # the rate, plus the one token of burst
     assert times[-1] - times[0] >= (12 - 1) / RATE * 0.9
     # Both workers called the warehouse: the limit is shared, not per worker.
-    assert all("Task steps.warehouse" in w.logfile.read_text() for w in workers)
+    assert all('"step": "warehouse"' in w.logfile.read_text() for w in workers)
 
 
 def test_open_breaker_holds_payments_until_a_probe_closes_it(

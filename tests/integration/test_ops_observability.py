@@ -19,7 +19,7 @@ from tests.support.processes import BIN, ROOT, RedisServer, child_env, free_port
 from tests.support.receivers import SmtpSink, WarehouseReceiver
 from tests.support.stack import Stack, order_payload
 
-STEP_TASKS = {"steps.inventory", "steps.payment", "steps.email", "steps.invoice", "steps.warehouse"}
+STEPS = {"inventory", "payment", "email", "invoice", "warehouse"}
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,12 @@ def test_metrics_count_orders_steps_and_worker_health(ops_stack: Stack) -> None:
     def settled() -> dict | None:  # type: ignore[type-arg]
         # Outcome counters are written just after the task returns: wait for the last one.
         now = scrape(ops_stack.client.get("/metrics").get_data(as_text=True))
-        done = metric(now, "shop_step_outcomes_total", step="warehouse", outcome="succeeded")
-        return (
-            now
-            if done - metric(before, "shop_step_outcomes_total", step="warehouse", outcome="succeeded") == 2
-            else None
-        )
+
+        def grew(outcome: str, step: str) -> float:
+            key = {"step": step, "outcome": outcome}
+            return metric(now, "shop_step_outcomes_total", **key) - metric(before, "shop_step_outcomes_total", **key)
+
+        return now if grew("succeeded", "warehouse") == 2 and grew("failed", "payment") == 1 else None
 
     after = wait_until(settled, 10, 0.2, "step counters to settle")
 
@@ -173,20 +173,20 @@ def test_flower_shows_the_worker_and_every_step_task_with_its_arguments(ops_stac
             return workers.status_code == 200 and ops_stack.workers[0].name in workers.json()
 
         wait_until(worker_listed, 40, 0.5, "Flower to list the worker")
-        sku = ops_stack.add_product()
+        # Task events are always on (one task per order): the first order placed
+        # once Flower is up is in its task list, with its run's outcome.
+        order_id = ops_stack.place(order_payload((ops_stack.add_product(), 1)))["order_id"]
+        ops_stack.wait_for(order_id, "completed")
 
-        def order_tasks() -> dict | None:  # type: ignore[type-arg]
-            # Task events are off until Flower switches them on (at most 5 s after
-            # it starts): an order placed before that is not in Flower, a later one is.
-            order_id = ops_stack.place(order_payload((sku, 1)))["order_id"]
-            ops_stack.wait_for(order_id, "completed")
+        def order_run() -> dict | None:  # type: ignore[type-arg]
             tasks = requests.get(f"{base}/api/tasks", auth=auth, timeout=5).json().values()
-            mine = {t["name"]: t for t in tasks if order_id in str(t.get("kwargs"))}
-            return mine if STEP_TASKS <= mine.keys() and all(t["state"] == "SUCCESS" for t in mine.values()) else None
+            mine = [t for t in tasks if order_id in str(t.get("kwargs"))]
+            return mine[0] if len(mine) == 1 and mine[0]["state"] == "SUCCESS" else None
 
-        seen = wait_until(order_tasks, 30, 1, "Flower to see an order's five step tasks")
-        assert set(seen) == STEP_TASKS
-        assert all(t["worker"] == ops_stack.workers[0].name for t in seen.values())
+        run = wait_until(order_run, 15, 0.5, "Flower to show the order's run")
+        assert run["name"] == "orders.run" and run["uuid"] == order_id  # the first run's task id is the order id
+        assert "completed" in str(run["result"]) and run["retries"] == 0
+        assert run["worker"] == ops_stack.workers[0].name
         assert requests.get(f"{base}/api/workers", timeout=5).status_code == 401
         assert requests.get(f"{base}/api/tasks", auth=("ops", "wrong"), timeout=5).status_code == 401
     finally:
@@ -201,20 +201,17 @@ def test_worker_log_lines_about_an_order_are_json_with_its_context(ops_stack: St
 
     def lines_for_every_step() -> list[dict] | None:  # type: ignore[type-arg]
         lines = [json.loads(line) for line in logfile.read_text().splitlines() if order_id in line]
-        return (
-            lines
-            if {line["step"] for line in lines} >= {"inventory", "payment", "email", "invoice", "warehouse"}
-            else None
-        )
+        return lines if {line["step"] for line in lines} >= STEPS else None
 
     lines = wait_until(lines_for_every_step, 10, 0.2, "log lines for each step")
     for line in lines:
         assert set(ORDER_FIELDS) <= line.keys()
-        assert line["order_id"] == order_id and line["task_id"]
+        assert line["order_id"] == order_id and line["task_id"] == order_id  # the run's task id
         assert line["attempt"] in (1, None)  # None: the "received" line, before the task runs
-        assert line["step"] in {"inventory", "payment", "email", "invoice", "warehouse"}
-    task_ids = {line["task_id"] for line in lines}
-    assert task_ids == {r[0] for r in ops_stack.rows("SELECT task_id FROM step_runs WHERE order_id = :o", o=order_id)}
+        assert line["step"] in STEPS | {None}  # None: the run's own lines (received, succeeded)
+    assert sum(1 for line in lines if line["step"]) == len(STEPS)  # one line per step
+    task_ids = {r[0] for r in ops_stack.rows("SELECT task_id FROM step_runs WHERE order_id = :o", o=order_id)}
+    assert task_ids == {order_id}
 
 
 def test_web_logs_the_accepted_order_with_its_id(ops_stack: Stack) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shop.services.steps import run_step
-
-from shop.states import Step
+from shop.pipeline.run import run_order
 from tests.support.processes import RedisServer, wait_until
 from tests.support.stack import Stack, order_payload
 
@@ -21,15 +19,15 @@ def queues(stack: Stack) -> dict[str, Any]:
 def test_queue_stats_show_waiting_and_dead_per_queue_in_api_and_cli(
     make_stack: Callable[..., Stack], own_redis: RedisServer
 ) -> None:
-    # No worker: everything published stays waiting. The fault makes the one
-    # inventory step run below dead-letter at once.
+    # No worker: every order's run stays waiting. The fault makes the one run
+    # below dead-letter its inventory step at once.
     stack = make_stack(own_redis.url, FAULTS="inventory:permanent=1")
     sku = stack.add_product()
     standard = [stack.place(order_payload((sku, 1)))["order_id"] for _ in range(3)]
     for _ in range(2):
         stack.place(order_payload((sku, 1), priority="express"))
     with stack.app.app_context():
-        assert run_step(stack.services, standard[0], Step.INVENTORY, "by-hand").status == "dead_letter"
+        assert run_order(stack.services, standard[0], "by-hand") == "waiting"  # dead-lettered: waits for an operator
 
     stats = queues(stack)
 
@@ -85,3 +83,26 @@ def test_express_orders_overtake_a_backlog_of_standard_orders(
     assert busy["totals"]["waiting"] >= 1
     express_queues = {q for o in express for (q,) in stack.rows("SELECT queue FROM step_runs WHERE order_id = :o", o=o)}
     assert express_queues == {"express"}
+
+
+def test_a_fulfilment_backlog_does_not_delay_payments(make_stack: Callable[..., Stack], own_redis: RedisServer) -> None:
+    # Every invoice outgrows its inline budget (0.3 s here) and goes to the slow
+    # path, where each attempt runs into its 1 s soft limit: the fulfilment
+    # queue backs up. Payments run inside the orders' runs, on other processes.
+    stack = make_stack(own_redis.url, FAULTS="invoice:slow=1", STEP_TIME_LIMIT_SCALE="0.1")
+    runs = stack.start_worker(wait=False, name="runs", queues="orders,payments", concurrency=1)
+    fulfilment = stack.start_worker(wait=False, name="fulfilment", queues="fulfilment", concurrency=1)
+    runs.wait_ready()
+    fulfilment.wait_ready()
+    sku = stack.add_product(stock=100)
+    orders = [stack.place(order_payload((sku, 1)))["order_id"] for _ in range(8)]
+
+    def paid() -> int:
+        return int(stack.scalar("SELECT count(*) FROM step_runs WHERE step = 'payment' AND status = 'succeeded'") or 0)
+
+    wait_until(lambda: paid() == len(orders), 20, 0.1, "every payment while the invoices back up")
+    backlog = queues(stack)["queues"]["fulfilment"]
+    assert (backlog["waiting"] or 0) + (backlog["in_flight"] or 0) + backlog["scheduled"] >= 4, backlog
+    invoices_done = stack.scalar("SELECT count(*) FROM step_runs WHERE step = 'invoice' AND status = 'succeeded'")
+    assert invoices_done == 0  # the fulfilment backlog is real: no invoice has made it yet
+    assert stack.scalar("SELECT count(*) FROM payment_charges") == len(orders)

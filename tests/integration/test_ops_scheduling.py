@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis
-from shop.services.steps import run_step
 
+from shop.pipeline.run import run_order
 from shop.services.scheduling import hand_over_due_jobs, run_scheduled_job
-from shop.states import Step
+from tasks.scheduling import RUNNERS
 from tests.support.processes import RedisServer, wait_until
 from tests.support.receivers import SmtpSink
 from tests.support.stack import Stack, order_payload
@@ -57,8 +57,7 @@ def test_a_lost_hand_over_is_handed_over_again_and_runs_once(
     email = "lost-hand-over@example.com"
     order_id = stack.place(order_payload((stack.add_product(), 1), email=email))["order_id"]
     with stack.app.app_context():
-        for step in Step:
-            run_step(stack.services, order_id, step, f"by-hand-{step}")
+        assert run_order(stack.services, order_id, "by-hand") == "completed"
     job_id = stack.scalar("SELECT id FROM scheduled_jobs WHERE order_id = :o", o=order_id)
 
     assert hand_over_due_jobs(stack.services) == 1
@@ -66,8 +65,8 @@ def test_a_lost_hand_over_is_handed_over_again_and_runs_once(
     redis.Redis.from_url(own_redis.url).flushall()  # the message is lost
     wait_until(lambda: hand_over_due_jobs(stack.services) == 1, 5, 0.2, "the stale claim to be handed over")
 
-    assert run_scheduled_job(stack.services, job_id) == "sent"
-    assert run_scheduled_job(stack.services, job_id) == "skipped"  # a duplicate delivery
+    assert run_scheduled_job(stack.services, job_id, RUNNERS) == "sent"
+    assert run_scheduled_job(stack.services, job_id, RUNNERS) == "skipped"  # a duplicate delivery
     assert len(follow_ups(smtp, email)) == 1
     assert stack.scalar("SELECT attempts FROM scheduled_jobs WHERE id = :j", j=job_id) == 2
 

@@ -1,0 +1,70 @@
+"""What the durable run does next, decided from the ledger alone; the inline budget."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from shop.models import Order, StepRun, utcnow
+from shop.pipeline import budget
+from shop.pipeline.run import plan
+from shop.states import STEPS, Step, StepStatus
+from shop.step_policy import STEP_POLICY
+
+
+def order_with(**statuses: tuple[str, int]) -> Order:
+    order = Order(id="o1")
+    order.steps = [
+        StepRun(
+            step=step,
+            position=i,
+            status=statuses.get(step, (StepStatus.PENDING, 0))[0],
+            attempts=statuses.get(step, (StepStatus.PENDING, 0))[1],
+        )
+        for i, step in enumerate(STEPS)
+    ]
+    return order
+
+
+def test_a_new_order_starts_with_inventory_inline() -> None:
+    assert plan(order_with(), utcnow()).inline == [Step.INVENTORY]
+
+
+def test_after_the_payment_the_three_fanout_steps_start_together() -> None:
+    done = (StepStatus.SUCCEEDED, 1)
+    assert plan(order_with(inventory=done, payment=done), utcnow()).inline == [Step.EMAIL, Step.INVOICE, Step.WAREHOUSE]
+
+
+def test_a_step_found_running_was_killed_and_goes_to_the_slow_path_with_backoff() -> None:
+    todo = plan(order_with(inventory=(StepStatus.SUCCEEDED, 1), payment=(StepStatus.RUNNING, 2)), utcnow())
+    assert todo.inline == [] and [step for step, _ in todo.slow] == [Step.PAYMENT]
+    assert 0 <= todo.slow[0][1] <= STEP_POLICY[Step.PAYMENT].backoff_cap
+
+
+def test_a_step_killed_at_every_attempt_is_exhausted_not_retried() -> None:
+    exhausted = (StepStatus.RUNNING, STEP_POLICY[Step.INVENTORY].max_attempts)
+    assert plan(order_with(inventory=exhausted), utcnow()).exhausted == [Step.INVENTORY]
+
+
+def test_a_retry_not_yet_due_is_left_to_its_message_and_a_due_one_is_handed_over() -> None:
+    done, now = (StepStatus.SUCCEEDED, 1), utcnow()
+    order = order_with(inventory=done, payment=done, email=done, warehouse=done, invoice=(StepStatus.RETRYING, 1))
+    order.steps[3].due_at = now + timedelta(seconds=30)
+    assert plan(order, now).waiting == [Step.INVOICE]
+    order.steps[3].due_at = now - timedelta(seconds=1)
+    assert plan(order, now).slow == [(Step.INVOICE, 0.0)]
+
+
+def test_every_step_succeeded_means_finished() -> None:
+    done = (StepStatus.SUCCEEDED, 1)
+    assert plan(order_with(**{step.value: done for step in STEPS}), utcnow()).finished
+
+
+def test_a_wait_inside_the_inline_budget_ends_when_the_budget_does() -> None:
+    started = time.monotonic()
+    with budget.inline_budget(0.05), pytest.raises(budget.OutgrewInlineBudget):
+        budget.sleep(5)
+    assert time.monotonic() - started < 1
+    budget.sleep(0.01)  # outside a budget: plain sleep
