@@ -15,17 +15,17 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shop.dispatch import run_task_message
 from shop.errors import IdempotencyKeyReused, InvalidOrder
 from shop.extensions import ShopServices
-from shop.models import Order, OrderLine, Product, StepRun, utcnow
+from shop.models import Order, OrderLine, Product, StepRun, new_order_id, table_of, utcnow
 from shop.schemas import MAX_QUANTITY, OrderRequest
 from shop.services.outbox import publish_or_keep
-from shop.states import STEPS
+from shop.states import STEPS, OrderStatus
 from shop.step_policy import queue_for, run_queue, stale_dispatch_seconds
 
 
@@ -79,9 +79,26 @@ def _merged_quantities(request: OrderRequest) -> dict[str, int]:
     return quantities
 
 
-def _new_order(session: Session, request: OrderRequest, key: str | None, digest: str) -> Order:
+@dataclass(frozen=True)
+class _NewOrder:
+    id: str
+    status: str
+    dispatch_queue: str
+
+
+def _new_order(session: Session, request: OrderRequest, key: str | None, digest: str) -> _NewOrder:
+    """Validate against the catalog and insert the order, its lines and its ledger.
+
+    Three Core INSERTs of plain rows rather than the ORM's unit of work for nine
+    objects: place_order 4.4 → 3.0 ms CPU per order, pydantic and the publish
+    included (``python -m bench.profile_steps 60``)."""
     quantities = _merged_quantities(request)
-    products = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(quantities)))}
+    products = {
+        row.sku: row
+        for row in session.execute(
+            select(Product.sku, Product.name, Product.price_cents, Product.currency).where(Product.sku.in_(quantities))
+        )
+    }
     problems = [
         {"loc": ["items", i, "sku"], "msg": f"unknown SKU {item.sku!r}", "type": "unknown_sku"}
         for i, item in enumerate(request.items)
@@ -94,29 +111,46 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
     currencies = {products[sku].currency for sku in quantities}
     if len(currencies) != 1:
         raise InvalidOrder("mixed_currency", "all products of one order must share a currency")
-    now = utcnow()
-    order = Order(
-        status="received",
-        customer_email=str(request.customer.email),
-        customer_name=request.customer.name,
-        shipping_address=request.shipping_address.model_dump(),
-        payment_token=request.payment_token,
-        priority=request.priority,
-        currency=currencies.pop(),
-        total_cents=sum(products[sku].price_cents * q for sku, q in quantities.items()),
-        idempotency_key=key,
-        request_fingerprint=digest,
-        created_at=now,
-        updated_at=now,
-        # When the run should have started; past it, the sweep sends it again.
-        lease_expires_at=now + timedelta(seconds=stale_dispatch_seconds()),
-        dispatch_queue=run_queue(request.priority),
-        lines=[
-            OrderLine(sku=sku, name=products[sku].name, quantity=q, unit_price_cents=products[sku].price_cents)
+    now, order_id, queue = utcnow(), new_order_id(), run_queue(request.priority)
+    session.execute(
+        insert(table_of(Order)),
+        {
+            "id": order_id,
+            "status": OrderStatus.RECEIVED.value,
+            "customer_email": str(request.customer.email),
+            "customer_name": request.customer.name,
+            "shipping_address": request.shipping_address.model_dump(),
+            "payment_token": request.payment_token,
+            "priority": request.priority,
+            "currency": currencies.pop(),
+            "total_cents": sum(products[sku].price_cents * q for sku, q in quantities.items()),
+            "idempotency_key": key,
+            "request_fingerprint": digest,
+            "created_at": now,
+            "updated_at": now,
+            # When the run should have started; past it, the sweep sends it again.
+            "lease_expires_at": now + timedelta(seconds=stale_dispatch_seconds()),
+            "dispatch_queue": queue,
+        },
+    )
+    session.execute(
+        insert(table_of(OrderLine)),
+        [
+            {
+                "order_id": order_id,
+                "sku": sku,
+                "name": products[sku].name,
+                "quantity": q,
+                "unit_price_cents": products[sku].price_cents,
+            }
             for sku, q in sorted(quantities.items())
         ],
-        steps=[StepRun(step=step, position=i, queue=queue_for(step, request.priority)) for i, step in enumerate(STEPS)],
     )
-    session.add(order)
-    session.flush()
-    return order
+    session.execute(
+        insert(table_of(StepRun)),
+        [
+            {"order_id": order_id, "step": step.value, "position": i, "queue": queue_for(step, request.priority)}
+            for i, step in enumerate(STEPS)
+        ],
+    )
+    return _NewOrder(order_id, OrderStatus.RECEIVED.value, queue)

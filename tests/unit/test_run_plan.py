@@ -68,3 +68,26 @@ def test_a_wait_inside_the_inline_budget_ends_when_the_budget_does() -> None:
         budget.sleep(5)
     assert time.monotonic() - started < 1
     budget.sleep(0.01)  # outside a budget: plain sleep
+
+
+def test_a_phase_that_outlives_its_hard_limit_kills_its_process_after_expiring_the_lease() -> None:
+    import os
+    import signal
+
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child arms the watchdog and hangs, deaf to everything
+        try:
+            with budget.hard_limit.armed(0.2, "a hanging step", lambda: os.write(writer, b"expired")):
+                time.sleep(30)
+        finally:
+            os._exit(0)  # only reached if the watchdog did not kill the process
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert os.read(reader, 16) == b"expired"
+
+
+def test_a_phase_within_its_hard_limit_disarms_the_watchdog() -> None:
+    with budget.hard_limit.armed(0.2, "a quick step", lambda: None):
+        pass
+    time.sleep(0.4)  # still alive: nothing killed this process
