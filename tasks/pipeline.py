@@ -8,7 +8,10 @@ A slow-path task is one step, so the step's soft and hard limits from
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Task
+from sqlalchemy.exc import DBAPIError
 
 from shop.dispatch import RUN_TASK, step_task_name
 from shop.extensions import services
@@ -21,6 +24,16 @@ from tasks.app import app
 RUN_BACKSTOP = sum(max(time_limits(step)[1] for step in phase) for phase in PHASES) + LEASE_GRACE
 
 
+# The database away for a moment: try again with backoff rather than leave the
+# order to the sweep (which would only find it once its lease ran out).
+DATABASE_RETRIES: dict[str, Any] = {
+    "autoretry_for": (DBAPIError,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+}
+
+
 @app.task(
     name=RUN_TASK,
     bind=True,
@@ -28,6 +41,8 @@ RUN_BACKSTOP = sum(max(time_limits(step)[1] for step in phase) for phase in PHAS
     time_limit=RUN_BACKSTOP,
     acks_late=True,
     reject_on_worker_lost=True,
+    max_retries=20,
+    **DATABASE_RETRIES,
 )
 def run(self: Task, order_id: str) -> str:
     """Run or resume one order's pipeline."""
@@ -46,6 +61,7 @@ def slow_step_task(step: Step) -> Task:
         acks_late=True,
         reject_on_worker_lost=True,
         max_retries=None,  # the ledger counts attempts, across redeliveries too
+        **DATABASE_RETRIES,
     )
     def run_step(self: Task, order_id: str) -> str:
         outcome, retry_in = run_slow_step(services(), order_id, step, self.request.id)

@@ -199,7 +199,9 @@ class _Driver:
         The wake time is when the latest of them should have been picked up; past
         it the sweep sends the run again. None: nothing is expected (a dead letter
         waits for an operator)."""
-        due = [(Step(row.step), row.due_at or now) for row in order.steps if row.status == StepStatus.RETRYING]
+        due = [
+            (Step(row.step), max(row.due_at or now, now)) for row in order.steps if row.status == StepStatus.RETRYING
+        ]
         wake: datetime | None = None
         queue = run_queue(order.priority)
         if due:
@@ -227,14 +229,15 @@ class _Driver:
         while started:
             results = self._execute(lease, order, started)
             try:
-                started, outcome = self._checkpoint(lease, order, results)
+                next_steps, outcome = self._checkpoint(lease, order, results)
             except ledger.LeaseLost:
                 reactions.after_lost_lease(self.svc, order.id, tuple(started))
                 return "lost"
-            finally:
-                publish_all(self.svc.publisher, self._take_messages())
-                kept, self.kept = self.kept, []
-                publish_outbox(self.svc.db, self.svc.publisher, kept)
+            # Only after the commit, and only what a committed checkpoint decided.
+            publish_all(self.svc.publisher, self._take_messages())
+            kept, self.kept = self.kept, []
+            publish_outbox(self.svc.db, self.svc.publisher, kept)
+            started = next_steps
         return outcome
 
     def _execute(self, lease: ledger.Lease, order: Order, started: list[Step]) -> list[StepResult]:
@@ -266,7 +269,16 @@ class _Driver:
             return StepResult(step, error=exc, seconds=time.perf_counter() - started)
 
     def _checkpoint(self, lease: ledger.Lease, order: Order, results: list[StepResult]) -> tuple[list[Step], str]:
-        """Record the phase's outcomes, and start the next phase, in one transaction."""
+        """Record the phase's outcomes, and start the next phase, in one transaction.
+
+        What it decides to send is kept until the caller has seen it commit."""
+        try:
+            return self._record(lease, order, results)
+        except BaseException:
+            self.messages, self.kept = [], []
+            raise
+
+    def _record(self, lease: ledger.Lease, order: Order, results: list[StepResult]) -> tuple[list[Step], str]:
         now = utcnow()
         rows = {Step(row.step): row for row in order.steps}
         try:

@@ -154,7 +154,7 @@ def test_operator_finds_a_stuck_order_and_replays_its_dead_letter(
 def test_queues_page_shows_every_queue_and_the_running_worker(admin_page: Page, screenshot: Screenshot) -> None:
     admin_page.get_by_role("link", name="Queues").click()
 
-    for queue in ("maintenance", "express", "payments", "orders", "fulfilment"):
+    for queue in ("express", "payments", "orders", "fulfilment"):
         expect(admin_page.locator(f'[data-queue="{queue}"]')).to_be_visible()
     expect(admin_page.locator("[data-worker-count]")).to_have_attribute("data-worker-count", re.compile(r"^[1-9]"))
     screenshot(admin_page, "admin-queues")
