@@ -30,6 +30,8 @@ from shop.integrations.payment import Charge, PaymentGateway
 log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+# Closed with no failure on record: a success has nothing to reset.
+CLEAN = "clean"
 
 _NOW = """
 local t = redis.call('TIME')
@@ -37,10 +39,11 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
 # ARGV[1]: reset seconds. Returns what the caller sees:
-# closed = go, half_open = go (you are the probe), open = stop.
+# clean or closed = go, half_open = go (you are the probe), open = stop.
 ALLOW = (
     _NOW
     + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'clean' end
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'closed' then return 'closed' end
 local until_ = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
@@ -91,11 +94,14 @@ class CircuitBreaker:
             log.warning("circuit breaker %s unavailable, failing open: %s", self.key, exc)
             return CLOSED
 
-    def before_call(self) -> None:
-        """Raise CircuitOpen unless the call may go ahead (closed, or this caller is the probe)."""
-        if self._run(self._allow, self.reset_seconds) == OPEN:
+    def before_call(self) -> str:
+        """Raise CircuitOpen unless the call may go ahead (closed, or this caller is the probe);
+        return the state seen."""
+        state = self._run(self._allow, self.reset_seconds)
+        if state == OPEN:
             # Retrying before the probe window only burns the step's attempts.
             raise CircuitOpen(f"circuit {self.key} is open: the gateway is failing", retry_after=self.reset_seconds)
+        return state
 
     def record_success(self) -> None:
         self._run(self._succeed)
@@ -122,7 +128,9 @@ class BreakerGuardedGateway:
         self.breaker = breaker
 
     def charge(self, *, idempotency_key: str, order_id: str, amount_cents: int, currency: str, token: str) -> Charge:
-        self.breaker.before_call()
+        # A healthy gateway costs one round trip to Redis, not two: with no failure
+        # on record a success has nothing to reset.
+        clean = self.breaker.before_call() == CLEAN
         try:
             charge = self.gateway.charge(
                 idempotency_key=idempotency_key,
@@ -132,12 +140,14 @@ class BreakerGuardedGateway:
                 token=token,
             )
         except PaymentDeclined:
-            self.breaker.record_success()  # the gateway answered: it is healthy
+            if not clean:
+                self.breaker.record_success()  # the gateway answered: it is healthy
             raise
         except GATEWAY_FAILURES:
             self.breaker.record_failure()
             raise
-        self.breaker.record_success()
+        if not clean:
+            self.breaker.record_success()
         return charge
 
     def refund(self, *, idempotency_key: str) -> None:

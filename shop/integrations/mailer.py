@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -14,7 +14,7 @@ from shop.pipeline import budget
 
 
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
 
 class MaildirMailer:
@@ -22,10 +22,13 @@ class MaildirMailer:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._maildir: mailbox.Maildir | None = None
 
-    def send(self, message: EmailMessage) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(self.path, create=True).add(message)
+    def send(self, message: Message) -> None:
+        if self._maildir is None:  # made once per process: it checks and creates its folders
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._maildir = mailbox.Maildir(self.path, create=True)
+        self._maildir.add(message)
 
 
 class SmtpMailer:
@@ -35,7 +38,7 @@ class SmtpMailer:
         self.parts = urlsplit(url)
         self.timeout = timeout
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         p = self.parts
         client_class = smtplib.SMTP_SSL if p.scheme == "smtps" else smtplib.SMTP
         try:

@@ -16,13 +16,13 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 
 from sqlalchemy import exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, Exists
 
-from shop.database import rowcount
+from shop.database import insert_ignoring_duplicates, rowcount
 from shop.dispatch import TaskMessage, publish_all
 from shop.extensions import ShopServices
 from shop.models import Order, ScheduledJob, StepRun, UTCDateTime, new_uuid, utcnow
@@ -62,15 +62,16 @@ def claim_seconds() -> float:
 def schedule_follow_up(session: Session, order_id: str, now: datetime) -> None:
     """Schedule the follow-up email, in the transaction that completes the order.
 
-    INSERT … WHERE NOT EXISTS rather than a plain add: a duplicate must never
-    make the step's success record fail on the unique constraint."""
-    _insert_job(
-        session,
-        select(literal(order_id)).where(~_job_exists(order_id, FOLLOW_UP_EMAIL)),
-        FOLLOW_UP_EMAIL,
-        now + timedelta(seconds=follow_up_delay()),
-        now,
-    )
+    ON CONFLICT DO NOTHING rather than a plain add: a duplicate must never make
+    the completing checkpoint fail on the unique (order, kind) constraint."""
+    job = {
+        "order_id": order_id,
+        "kind": FOLLOW_UP_EMAIL,
+        "due_at": now + timedelta(seconds=follow_up_delay()),
+        "attempts": 0,
+        "created_at": now,
+    }
+    insert_ignoring_duplicates(session, ScheduledJob, [job])
 
 
 def _job_exists(order_id: object, kind: str) -> Exists:
@@ -181,6 +182,6 @@ def send_follow_up(svc: ShopServices, order_id: str) -> str:
     return "sent" if sent else "already sent"
 
 
-def follow_up_email(order: Order, sender: str) -> EmailMessage:
+def follow_up_email(order: Order, sender: str) -> Message:
     body = f"your order {order.id} arrived a while ago. How was it? Just reply to this email: we read every answer."
     return customer_email(order, sender, "follow-up", f"How was your order {order.id}?", body)
