@@ -6,10 +6,11 @@ short ``with db.begin() as session:`` blocks (SQLAlchemy 2.0 style).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -66,10 +67,18 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_duplicates(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING of all ``rows`` in one statement; how many are new."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return rowcount(session.execute(insert(model.__table__).values(rows).on_conflict_do_nothing()))  # type: ignore[arg-type]
+def insert_ignoring_duplicates(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING of all ``rows``, as one executemany (one
+    statement with insertmanyvalues). The statement is built once per table and
+    dialect: a multi-VALUES insert built per call cost a tenth of the pool's CPU
+    (py-spy, 1 000 orders)."""
+    session.execute(_insert_ignoring(session.get_bind().dialect.name, model.__table__), rows)  # type: ignore[arg-type]
+
+
+@cache
+def _insert_ignoring(dialect: str, table: Table) -> Any:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def rowcount(result: Any) -> int:

@@ -172,7 +172,11 @@ _ORDER_WITH_LEDGER = (
 
 
 def read_order(session: Session, order_id: str) -> Order:
-    return session.scalars(_ORDER_WITH_LEDGER, {"b_order": order_id}).unique().one()
+    """The order, detached: the run keeps its own view of the ledger in these
+    objects, and every write goes through this module's UPDATEs, never a flush."""
+    order = session.scalars(_ORDER_WITH_LEDGER, {"b_order": order_id}).unique().one()
+    session.expunge(order)  # cascades to its lines and steps
+    return order
 
 
 # --- steps -----------------------------------------------------------------
