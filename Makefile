@@ -18,4 +18,5 @@ install:
 
 lint: install
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
