@@ -1,11 +1,14 @@
 # Thin targets: each calls one script. See README.md.
-.PHONY: run test bench bench-quick install lint
+.PHONY: run test test-fast bench bench-quick install lint
 
 run: install
 	scripts/run.sh
 
 test: install
 	scripts/test.sh $(ARGS)
+
+test-fast: install
+	scripts/test.sh --fast
 
 bench: install
 	scripts/bench.sh

@@ -11,8 +11,9 @@ from typing import Any
 import redis
 
 from bench.baselines import DONE_KEY
-from bench.processes import BIN, Proc, Processes, free_port, wait_until
+from bench.processes import BIN, Proc, Processes
 from bench.stack import WorkerSpec
+from tests.support.waiting import free_port, wait_until
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Baseline:
             wait_until(
                 lambda p=proc: p.alive() and self.module.app.control.ping([p.node], timeout=0.5),
                 60,
-                f"{proc.name} to answer ping",
+                what=f"{proc.name} to answer ping",
             )
         self.workers += started
         return started

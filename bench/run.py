@@ -30,9 +30,10 @@ from typing import Any
 from bench import scenarios
 from bench.baseline_system import Baseline
 from bench.baselines import seed_system
-from bench.processes import ROOT, Processes, free_port, wait_until
+from bench.processes import ROOT, Processes
 from bench.profiling import Profiler
 from bench.stack import Shop, WorkerSpec, drop_database
+from tests.support.waiting import free_port, wait_until
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -155,7 +156,7 @@ def start_redis(procs: Processes) -> int:
         ],
         {},
     )
-    wait_until(lambda: _ping(redis.Redis(port=port, socket_connect_timeout=0.2)), 10, "redis-server")
+    wait_until(lambda: _ping(redis.Redis(port=port, socket_connect_timeout=0.2)), 10, what="redis-server")
     return port
 
 

@@ -16,7 +16,8 @@ import psycopg
 from celery import Celery
 
 from bench.loadgen import SKUS, HttpClient
-from bench.processes import BIN, Proc, Processes, free_port, wait_until
+from bench.processes import BIN, Proc, Processes
+from tests.support.waiting import free_port, wait_until
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 QUEUES = "express,payments,orders,fulfilment"
@@ -105,7 +106,7 @@ class Shop:
             ],
             self.env,
         )
-        wait_until(lambda: self.web.log_contains(b"") and _http_ok(self.port), 60, "gunicorn")
+        wait_until(lambda: self.web.log_contains(b"") and _http_ok(self.port), 60, what="gunicorn")
         self.http = HttpClient(self.port)
 
     def start_workers(self, spec: WorkerSpec, tag: str = "w") -> list[Proc]:
@@ -140,7 +141,7 @@ class Shop:
             wait_until(
                 lambda p=proc: p.alive() and self.control.control.ping([p.node], timeout=0.5),
                 60,
-                f"{proc.name} to answer ping",
+                what=f"{proc.name} to answer ping",
             )
         self.workers += started
         return started

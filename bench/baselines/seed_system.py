@@ -15,8 +15,9 @@ import psycopg
 
 from bench.baseline_system import Baseline
 from bench.loadgen import SKUS, HttpClient, closed_loop, order_payload
-from bench.processes import BIN, Proc, free_port, wait_until
+from bench.processes import BIN, Proc
 from bench.stack import drop_database, recreate_database
+from tests.support.waiting import free_port, wait_until
 
 NAME = "seed_app"
 DB_NAME = "shop_bench_seed"
@@ -77,7 +78,9 @@ class SeedApp(Baseline):
             ],
             self.env,
         )
-        wait_until(lambda: self.web is not None and self.web.log_contains(b"") and _http_ok(port), 60, "seed gunicorn")
+        wait_until(
+            lambda: self.web is not None and self.web.log_contains(b"") and _http_ok(port), 60, what="seed gunicorn"
+        )
         self.http = HttpClient(port)
 
     def stop_web(self) -> None:
