@@ -106,7 +106,7 @@ class Shop:
             ],
             self.env,
         )
-        wait_until(lambda: self.web.log_contains(b"") and _http_ok(self.port), 60, what="gunicorn")
+        wait_until(lambda: self.web.log_contains(b"") and http_ok(self.port), 60, what="gunicorn")
         self.http = HttpClient(self.port)
 
     def start_workers(self, spec: WorkerSpec, tag: str = "w") -> list[Proc]:
@@ -199,7 +199,7 @@ class Shop:
         return done
 
 
-def _http_ok(port: int) -> bool:
+def http_ok(port: int) -> bool:
     import http.client
 
     try:

@@ -20,16 +20,18 @@ import mailbox
 import os
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
-from fpdf import FPDF
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
 
 from bench.baselines import make_app, simulate
+
+# The same integration code as the shop: its invoice layout (fpdf2) and its email.
+from shop.integrations.invoices import render_invoice
+from shop.services.notifications import confirmation_email
 
 QUEUE = "seed"
 app = make_app("bench_seed_app", QUEUE)
@@ -68,6 +70,10 @@ class Order(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     items: Mapped[list[OrderItem]] = relationship(back_populates="order")
 
+    @property
+    def lines(self) -> list[OrderItem]:  # the name the shop's integrations read
+        return self.items
+
 
 class OrderItem(Base):
     __tablename__ = "order_items"
@@ -79,6 +85,10 @@ class OrderItem(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer)
     order: Mapped[Order] = relationship(back_populates="items")
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
 
 
 class Charge(Base):
@@ -160,51 +170,6 @@ def create_app() -> Flask:
 # --- worker -------------------------------------------------------------------
 
 
-def _money(cents: int, currency: str) -> str:
-    return f"{cents / 100:,.2f} {currency}"
-
-
-def confirmation_email(order: Order) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = "shop@example.com"
-    message["To"] = order.customer_email
-    message["Subject"] = f"Your order {order.id} is confirmed"
-    lines = [
-        f"  {i.quantity} x {i.name}  {_money(i.quantity * i.unit_price_cents, order.currency)}" for i in order.items
-    ]
-    body = ["thank you for your order:", "", *lines, "", f"Total: {_money(order.total_cents, order.currency)}"]
-    message.set_content(f"Hello {order.customer_name},\n\n" + "\n".join(body))
-    return message
-
-
-def render_invoice(order: Order) -> bytes:
-    """The shop's invoice layout (shop/integrations/invoices.py), so fpdf2 costs the same."""
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 12, "Invoice", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
-    pdf.cell(0, 6, f"Order {order.id}", new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 6, f"Date {order.created_at:%Y-%m-%d}", new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 6, f"Bill to {order.customer_name}", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(6)
-    pdf.set_font("Helvetica", "B", 10)
-    for text, width in (("Item", 90), ("Qty", 20), ("Unit", 40), ("Total", 40)):
-        pdf.cell(width, 8, text, border="B")
-    pdf.ln()
-    pdf.set_font("Helvetica", size=10)
-    for item in order.items:
-        pdf.cell(90, 7, item.name[:50])
-        pdf.cell(20, 7, str(item.quantity))
-        pdf.cell(40, 7, _money(item.unit_price_cents, order.currency))
-        total = _money(item.quantity * item.unit_price_cents, order.currency)
-        pdf.cell(40, 7, total, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(150, 10, "Total", border="T")
-    pdf.cell(40, 10, _money(order.total_cents, order.currency), border="T")
-    return bytes(pdf.output())
-
-
 @app.task(name="seed.process_order")
 def process_order(order_id: str) -> None:
     with sessions()() as session:
@@ -222,7 +187,7 @@ def process_order(order_id: str) -> None:
 
         simulate("email")
         var_dir().mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(str(var_dir() / "maildir"), create=True).add(confirmation_email(order))
+        mailbox.Maildir(str(var_dir() / "maildir"), create=True).add(confirmation_email(order, "shop@example.com"))
 
         simulate("invoice")
         invoices = var_dir() / "invoices"

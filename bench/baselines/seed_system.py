@@ -16,7 +16,7 @@ import psycopg
 from bench.baseline_system import Baseline
 from bench.loadgen import SKUS, HttpClient, closed_loop, order_payload
 from bench.processes import BIN, Proc
-from bench.stack import drop_database, recreate_database
+from bench.stack import drop_database, http_ok, recreate_database
 from tests.support.waiting import free_port, wait_until
 
 NAME = "seed_app"
@@ -79,7 +79,7 @@ class SeedApp(Baseline):
             self.env,
         )
         wait_until(
-            lambda: self.web is not None and self.web.log_contains(b"") and _http_ok(port), 60, what="seed gunicorn"
+            lambda: self.web is not None and self.web.log_contains(b"") and http_ok(port), 60, what="seed gunicorn"
         )
         self.http = HttpClient(port)
 
@@ -151,16 +151,3 @@ def cleanup() -> None:
         with contextlib.suppress(psycopg.Error):
             drop_database(name)
         _created.discard(name)
-
-
-def _http_ok(port: int) -> bool:
-    import http.client
-
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        conn.request("GET", "/healthz")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
