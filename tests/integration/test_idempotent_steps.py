@@ -110,3 +110,28 @@ def test_the_warm_up_before_fork_writes_nothing(pipeline_stack: Stack) -> None:
     before = pipeline_stack.status(order_id)
     warm_up(pipeline_stack.services)
     assert pipeline_stack.status(order_id) == before
+
+
+def test_a_transient_failure_of_one_fanout_step_does_not_redo_the_other_two(
+    pipeline_stack: Stack, smtp: SmtpSink, warehouse: WarehouseReceiver, request: pytest.FixtureRequest
+) -> None:
+    from shop.integrations.faults import parse_faults
+
+    stack, sku, email = pipeline_stack, pipeline_stack.add_product(stock=10), _email(request)
+    order_id, recorder = _accept(stack, sku, email)
+    recorder.take()
+    stack.services.simulation.faults = parse_faults("invoice:transient=1")
+
+    assert run_order(stack.services, order_id, "the-run") == "handed_over"
+    steps = {s["name"]: (s["status"], s["attempts"]) for s in stack.status(order_id)["steps"]}
+    assert steps["email"] == steps["warehouse"] == ("succeeded", 1) and steps["invoice"] == ("retrying", 1)
+    assert [m.task_name for m in recorder.messages] == ["steps.invoice"]  # its own slow-path task
+
+    stack.services.simulation.faults = {}
+    drain(stack.services, recorder)
+
+    steps = {s["name"]: (s["status"], s["attempts"]) for s in stack.status(order_id)["steps"]}
+    assert stack.status(order_id)["status"] == "completed"
+    assert steps["email"] == steps["warehouse"] == ("succeeded", 1) and steps["invoice"] == ("succeeded", 2)
+    assert _effects(stack, order_id, sku, email, smtp, warehouse) == EXPECTED
+    assert len(smtp.to(email)) == 1 and warehouse.keys().count(f"order:{order_id}:warehouse") == 1
