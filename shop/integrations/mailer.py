@@ -25,9 +25,12 @@ class MaildirMailer:
         self._maildir: mailbox.Maildir | None = None
 
     def send(self, message: Message) -> None:
-        if self._maildir is None:  # made once per process: it checks and creates its folders
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._maildir = mailbox.Maildir(self.path, create=True)
+        if self._maildir is None:  # made once per process
+            # Its folders made race-free: mailbox's own create fails with
+            # FileExistsError when two processes or threads make them at once.
+            for folder in ("tmp", "new", "cur"):
+                Path(self.path, folder).mkdir(parents=True, exist_ok=True)
+            self._maildir = mailbox.Maildir(self.path, create=False)
         self._maildir.add(message)
 
 

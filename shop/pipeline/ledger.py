@@ -233,8 +233,11 @@ def _update_running(session: Session, order_id: str, step: Step, **values: Any) 
     return rowcount(result) == 1
 
 
-def schedule_retry(session: Session, order_id: str, step: Step, error: str, due_at: datetime, now: datetime) -> None:
-    """The attempt failed and may be retried from ``due_at`` on (its slow-path task)."""
+def schedule_retry(
+    session: Session, order_id: str, step: Step, error: str, due_at: datetime, now: datetime, task_id: str
+) -> None:
+    """The attempt failed and may be retried from ``due_at`` on, by the slow-path
+    task ``task_id``: any other copy of a slow-path message for the step is stale."""
     _update_running(
         session,
         order_id,
@@ -243,6 +246,16 @@ def schedule_retry(session: Session, order_id: str, step: Step, error: str, due_
         last_error=error[:2000],
         due_at=due_at,
         finished_at=now,
+        task_id=task_id,
+    )
+
+
+def expect_task(session: Session, order_id: str, step: Step, task_id: str) -> None:
+    """A retrying step's message is sent again (the first one was not picked up)."""
+    session.execute(
+        update(steps)
+        .where(steps.c.order_id == order_id, steps.c.step == step.value, steps.c.status == StepStatus.RETRYING.value)
+        .values(task_id=task_id)
     )
 
 

@@ -49,6 +49,7 @@ from shop.step_policy import (
     lease_seconds,
     queue_for,
     run_queue,
+    stale_dispatch_seconds,
     time_limits,
 )
 
@@ -121,6 +122,7 @@ class _Driver:
     def __init__(self, svc: ShopServices, task_id: str, slow_step: Step | None) -> None:
         self.svc, self.task_id, self.slow_step = svc, task_id, slow_step
         self.retry_in: float | None = None
+        self.stale = False  # a slow-path copy whose step is done or carried by another message
         self.messages: list[TaskMessage] = []  # published after the commit; the ledger covers a loss
         self.kept: list[TaskMessage] = []  # in the outbox too: marked published after they are
         self.step_runs: list[tuple[str, str, float]] = []  # (step, outcome, seconds), for the metrics
@@ -156,11 +158,15 @@ class _Driver:
             if lease is None:
                 return "busy" if self.slow_step and _is_active(session, order_id) else "skipped"
             order = ledger.read_order(session, order_id)
-            next_steps = self._decide(session, lease, order, plan(order, now), now)
+            todo = plan(order, now)
+            decide = self._start_slow if self.slow_step else self._decide
+            next_steps = decide(session, lease, order, todo, now)
         handed = self._take_messages()
         publish_all(self.svc.publisher, handed)
+        if self.stale:
+            return "skipped"
         if not next_steps:
-            return "handed_over" if handed else "waiting"
+            return "retry" if self.retry_in is not None else "handed_over" if handed else "waiting"
         return self._drive(lease, order, next_steps)
 
     def _take_messages(self) -> list[TaskMessage]:
@@ -168,30 +174,24 @@ class _Driver:
         return messages
 
     def _decide(self, session: Session, lease: ledger.Lease, order: Order, todo: Plan, now: datetime) -> list[Step]:
-        """Apply a plan in the caller's transaction; return the steps started here.
+        """Apply the run's plan in the caller's transaction; return the steps started inline.
 
-        The slow path starts only its own step; work the run would do inline
-        goes back to the run (one message to the run's queue)."""
+        On the slow path (after its own step) it only hands over what is left:
+        work the run would do inline goes back to the run (one message)."""
         rows = {Step(row.step): row for row in order.steps}
-        for step in todo.exhausted:
-            ledger.dead_letter(session, order.id, step, "attempts exhausted: every attempt was killed or lost", now)
-            rows[step].status = StepStatus.FAILED
-            log.error("step %s of %s dead-lettered: every attempt was killed or lost", step, order.id)
-        mine = self.slow_step
-        start = list(todo.inline) if mine is None else []
-        if mine is not None and (mine in todo.inline or mine in todo.waiting):
-            start.append(mine)  # its message is here: due, or a hair early
+        self._dead_letter_exhausted(session, order, todo.exhausted, now)
+        start = list(todo.inline) if self.slow_step is None else []
         for step, delay in todo.slow:
-            if step == mine and rows[step].status != StepStatus.RUNNING:
-                start.append(step)
-                continue
+            message_id = self._hand_over(order, step, delay)
             if rows[step].status == StepStatus.RUNNING:
                 error = f"attempt {rows[step].attempts} was killed or lost (hard time limit, or its worker died)"
                 due = now + timedelta(seconds=delay)
-                ledger.schedule_retry(session, order.id, step, error, due, now)
+                ledger.schedule_retry(session, order.id, step, error, due, now, message_id)
                 rows[step].status, rows[step].due_at = StepStatus.RETRYING, due
-            self._hand_over(order, step, delay)
-        if mine is not None and todo.inline and mine not in todo.inline:
+            else:  # its message was not picked up in time: this one replaces it
+                ledger.expect_task(session, order.id, step, message_id)
+            rows[step].task_id = message_id
+        if self.slow_step is not None and todo.inline:
             self.messages.append(_continuation(order))
         if start:
             for step, attempts in ledger.advance(session, lease, now, begin=start).items():
@@ -200,12 +200,48 @@ class _Driver:
         self._release(session, lease, order, now)
         return []
 
+    def _start_slow(self, session: Session, lease: ledger.Lease, order: Order, todo: Plan, now: datetime) -> list[Step]:
+        """The slow-path task's own step: start it, or retry it, or see that this copy is stale."""
+        mine = self.slow_step
+        assert mine is not None
+        row = next(r for r in order.steps if r.step == mine)
+        self._dead_letter_exhausted(session, order, [s for s in todo.exhausted if s == mine], now)
+        if row.task_id != self.task_id or row.status not in (StepStatus.RETRYING, StepStatus.RUNNING):
+            # Done, dead-lettered, or another message now carries its retry.
+            self.stale = True
+            self._release(session, lease, order, now)
+            return []
+        if row.status == StepStatus.RUNNING:
+            # This task's own attempt, lost with its process (a crash, or killed at the
+            # hard limit): it counted; this same task retries it after the backoff.
+            delay = backoff_seconds(mine, row.attempts)
+            due = now + timedelta(seconds=delay)
+            error = f"attempt {row.attempts} was killed or lost (hard time limit, or its worker died)"
+            ledger.schedule_retry(session, order.id, mine, error, due, now, self.task_id)
+            row.status, row.due_at, self.retry_in = StepStatus.RETRYING, due, delay
+            self._release(session, lease, order, now)
+            return []
+        row.status, row.attempts = StepStatus.RUNNING, ledger.advance(session, lease, now, begin=[mine])[mine]
+        return [mine]
+
+    def _dead_letter_exhausted(self, session: Session, order: Order, exhausted: list[Step], now: datetime) -> None:
+        rows = {Step(row.step): row for row in order.steps}
+        for step in exhausted:
+            ledger.dead_letter(session, order.id, step, "attempts exhausted: every attempt was killed or lost", now)
+            rows[step].status = StepStatus.FAILED
+            log.error("step %s of %s dead-lettered: every attempt was killed or lost", step, order.id)
+
     def _release(self, session: Session, lease: ledger.Lease, order: Order, now: datetime) -> None:
         """Nothing to run here now: leave the order to the messages on their way.
 
         The wake time is when the latest of them should have been picked up; past
         it the sweep sends the run again. None: nothing is expected (a dead letter
         waits for an operator)."""
+        abandoned = any(row.status == StepStatus.RUNNING for row in order.steps if Step(row.step) != self.slow_step)
+        if abandoned and not any(m.task_name == RUN_TASK for m in self.messages):
+            # Steps whose owner died, found by a process that will not run them
+            # (a stale copy): back to the run, never left without a wake time.
+            self.messages.append(_continuation(order))
         due = [
             (Step(row.step), max(row.due_at or now, now)) for row in order.steps if row.status == StepStatus.RETRYING
         ]
@@ -216,18 +252,22 @@ class _Driver:
             wake, queue = at + timedelta(seconds=lease_seconds(step)), queue_for(step, order.priority)
         if any(message.task_name == RUN_TASK for message in self.messages):
             wake, queue = now + timedelta(seconds=lease_seconds(*STEPS)), run_queue(order.priority)
+        elif wake is None and plan(order, now).inline:
+            # Pending work whose run is on its way: the sweep's safety net stays armed.
+            wake = now + timedelta(seconds=stale_dispatch_seconds())
         ledger.release(session, lease, now, wake, queue)
 
-    def _hand_over(self, order: Order, step: Step, delay: float) -> None:
-        self.messages.append(
-            TaskMessage(
-                step_task_name(step),
-                queue_for(step, order.priority),
-                new_uuid(),
-                {"order_id": order.id},
-                countdown=delay or None,
-            )
+    def _hand_over(self, order: Order, step: Step, delay: float) -> str:
+        """Send the step to its slow-path task; return that message's task id."""
+        message = TaskMessage(
+            step_task_name(step),
+            queue_for(step, order.priority),
+            new_uuid(),
+            {"order_id": order.id},
+            countdown=delay or None,
         )
+        self.messages.append(message)
+        return message.task_id
 
     # --- executing phases --------------------------------------------------
 
@@ -335,7 +375,7 @@ class _Driver:
         todo = plan(order, now)
         if self.slow_step is not None:  # its own retry is this task's, by Celery's retry
             todo.waiting = [step for step in todo.waiting if step != self.slow_step]
-            todo.inline = [step for step in todo.inline if step != self.slow_step]
+            todo.slow = [(step, delay) for step, delay in todo.slow if step != self.slow_step]
         return self._decide(session, lease, order, todo, now)
 
     def _record_failures(
@@ -357,13 +397,14 @@ class _Driver:
                 self._note(failure, "dead_letter", rows[step].attempts)
                 continue
             delay = _retry_delay(step, rows[step].attempts, exc)
-            ledger.schedule_retry(session, order.id, step, error, now + timedelta(seconds=delay), now)
-            rows[step].status, rows[step].due_at = StepStatus.RETRYING, now + timedelta(seconds=delay)
-            self._note(failure, "retry", rows[step].attempts)
             if step == self.slow_step:
-                self.retry_in = delay
+                self.retry_in, message_id = delay, self.task_id  # Celery's retry keeps the task id
             else:
-                self._hand_over(order, step, delay)
+                message_id = self._hand_over(order, step, delay)
+            ledger.schedule_retry(session, order.id, step, error, now + timedelta(seconds=delay), now, message_id)
+            rows[step].status, rows[step].due_at = StepStatus.RETRYING, now + timedelta(seconds=delay)
+            rows[step].task_id = message_id
+            self._note(failure, "retry", rows[step].attempts)
         return None
 
     def _fail(self, lease: ledger.Lease, order: Order, failure: StepResult) -> tuple[list[Step], str]:

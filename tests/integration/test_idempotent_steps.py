@@ -100,9 +100,26 @@ def test_a_run_whose_checkpoints_were_lost_resumes_without_a_second_effect(
 def test_a_later_step_never_runs_before_its_predecessors(pipeline_stack: Stack) -> None:
     order_id, recorder = _accept(pipeline_stack, pipeline_stack.add_product(), "early@example.com")
     recorder.take()
-    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "stray")[0] == "handed_over"
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "stray")[0] == "skipped"
     assert pipeline_stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o", o=order_id) == 0
-    assert [m.task_name for m in recorder.messages] == [RUN_TASK]  # handed back to the run
+    assert recorder.messages == []  # a stray copy sends nothing either
+
+
+def test_a_stale_copy_of_a_slow_path_message_runs_nothing(pipeline_stack: Stack) -> None:
+    from shop.integrations.faults import parse_faults
+
+    order_id, recorder = _accept(pipeline_stack, pipeline_stack.add_product(), "stale@example.com")
+    recorder.take()
+    pipeline_stack.services.simulation.faults = parse_faults("payment:transient=1")
+    run_order(pipeline_stack.services, order_id, "the-run")
+    pipeline_stack.services.simulation.faults = {}
+    [retry] = recorder.take()
+
+    # Another copy (a redelivery of an older message) finds the retry carried by another task id.
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "an-older-copy")[0] == "skipped"
+    assert pipeline_stack.status(order_id)["steps"][1]["attempts"] == 1
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, retry.task_id)[0] == "handed_over"
+    assert pipeline_stack.status(order_id)["steps"][1]["attempts"] == 2
 
 
 def test_the_warm_up_before_fork_writes_nothing(pipeline_stack: Stack) -> None:
@@ -135,3 +152,28 @@ def test_a_transient_failure_of_one_fanout_step_does_not_redo_the_other_two(
     assert steps["email"] == steps["warehouse"] == ("succeeded", 1) and steps["invoice"] == ("succeeded", 2)
     assert _effects(stack, order_id, sku, email, smtp, warehouse) == EXPECTED
     assert len(smtp.to(email)) == 1 and warehouse.keys().count(f"order:{order_id}:warehouse") == 1
+
+
+def test_a_stale_copy_that_finds_killed_steps_hands_them_back_to_the_run(pipeline_stack: Stack) -> None:
+    order_id, recorder = _accept(pipeline_stack, pipeline_stack.add_product(), "killed@example.com")
+    recorder.take()
+    assert run_order(pipeline_stack.services, order_id, "the-run") == "completed"
+    # As if the run died in the fan-out: its three steps started, none recorded.
+    pipeline_stack.rows(
+        "UPDATE step_runs SET status = 'running' WHERE order_id = :o AND step IN ('email', 'invoice', 'warehouse') "
+        "RETURNING id",
+        o=order_id,
+    )
+    pipeline_stack.rows(
+        "UPDATE orders SET status = 'processing', lease_token = 'dead', lease_expires_at = '2000-01-01 00:00:00' "
+        "WHERE id = :o RETURNING id",
+        o=order_id,
+    )
+
+    # A redelivered copy of the payment's slow-path message takes the expired lease first.
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "old-payment-copy")[0] == "skipped"
+
+    assert [m.task_name for m in recorder.messages] == [RUN_TASK]  # the work goes back to the run
+    assert pipeline_stack.scalar("SELECT lease_expires_at FROM orders WHERE id = :o", o=order_id) is not None
+    drain(pipeline_stack.services, recorder)
+    assert pipeline_stack.status(order_id)["status"] == "completed"
