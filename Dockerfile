@@ -1,4 +1,4 @@
-# One image for every role (web, workers, beat, flower, migrate); the command picks the role.
+# One image for every role (web, workers, flower, migrate); the command picks the role.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
