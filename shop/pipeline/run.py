@@ -96,7 +96,11 @@ def plan(order: Order, now: datetime) -> Plan:
             else:
                 result.slow.append((step, backoff_seconds(step, row.attempts)))
         elif row.status == StepStatus.RETRYING:
-            if row.due_at is None or row.due_at <= now:
+            # Its slow-path message is on its way; sent again only once it is
+            # overdue by a whole lease (lost with Redis, say), never just because
+            # it is due: that would only make the message in the queue stale.
+            lost = row.due_at is None or row.due_at + timedelta(seconds=lease_seconds(step)) <= now
+            if lost:
                 result.slow.append((step, 0.0))
             else:
                 result.waiting.append(step)
@@ -237,7 +241,7 @@ class _Driver:
         The wake time is when the latest of them should have been picked up; past
         it the sweep sends the run again. None: nothing is expected (a dead letter
         waits for an operator)."""
-        abandoned = any(row.status == StepStatus.RUNNING for row in order.steps if Step(row.step) != self.slow_step)
+        abandoned = any(row.status == StepStatus.RUNNING for row in order.steps)
         if abandoned and not any(m.task_name == RUN_TASK for m in self.messages):
             # Steps whose owner died, found by a process that will not run them
             # (a stale copy): back to the run, never left without a wake time.

@@ -48,12 +48,15 @@ def test_a_step_killed_at_every_attempt_is_exhausted_not_retried() -> None:
     assert plan(order_with(inventory=exhausted), utcnow()).exhausted == [Step.INVENTORY]
 
 
-def test_a_retry_not_yet_due_is_left_to_its_message_and_a_due_one_is_handed_over() -> None:
+def test_a_retry_is_left_to_its_message_until_it_is_overdue_by_a_whole_lease() -> None:
+    from shop.step_policy import lease_seconds
+
     done, now = (StepStatus.SUCCEEDED, 1), utcnow()
     order = order_with(inventory=done, payment=done, email=done, warehouse=done, invoice=(StepStatus.RETRYING, 1))
-    order.steps[3].due_at = now + timedelta(seconds=30)
-    assert plan(order, now).waiting == [Step.INVOICE]
-    order.steps[3].due_at = now - timedelta(seconds=1)
+    for due_in in (30, -1):  # not yet due; due, its message still on its way
+        order.steps[3].due_at = now + timedelta(seconds=due_in)
+        assert plan(order, now).waiting == [Step.INVOICE]
+    order.steps[3].due_at = now - timedelta(seconds=lease_seconds(Step.INVOICE) + 1)  # lost
     assert plan(order, now).slow == [(Step.INVOICE, 0.0)]
 
 
