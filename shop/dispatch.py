@@ -80,7 +80,7 @@ class CeleryPublisher:
 
 def publish_all(publisher: Publisher, messages: list[TaskMessage]) -> list[TaskMessage]:
     """Publish after the commit; return what was published. Failures are left to
-    the relay and the sweeper, which find the rows still unpublished."""
+    the outbox relay and the sweep."""
     published = []
     for message in messages:
         try:

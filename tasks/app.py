@@ -46,7 +46,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
     flask_app.extensions["celery"] = celery
     services: ShopServices = flask_app.extensions["shop"]
     # Inside workers, publish through the worker's own app (its producer pool),
-    # retrying briefly: the sweeper covers what still fails.
+    # retrying briefly: the sweep covers what still fails.
     services.publisher = CeleryPublisher(celery, retry=True)
     return celery
 
