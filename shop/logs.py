@@ -75,11 +75,12 @@ def json_handler(stream: IO[str] | None = None) -> logging.Handler:
     return handler
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: int | str = "INFO") -> None:
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return
-    root.handlers[:] = [json_handler()]
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        root.handlers[:] = [json_handler()]
+    # Set every time: the worker calls this again with its ``-l`` level after
+    # create_app() set LOG_LEVEL's.
     root.setLevel(level)
 
 

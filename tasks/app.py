@@ -56,8 +56,10 @@ app = celery_init_app(flask_app)
 
 
 @setup_logging.connect
-def _json_logs(**_: Any) -> None:
-    configure_logging(flask_app.config["LOG_LEVEL"])
+def _json_logs(loglevel: int | str | None = None, **_: Any) -> None:
+    # The worker logs at its ``-l`` level, as Celery's docs say (Celery's
+    # default is WARNING); LOG_LEVEL is the level of the web and the CLI.
+    configure_logging(loglevel or flask_app.config["LOG_LEVEL"])
 
 
 @worker_init.connect

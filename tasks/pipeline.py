@@ -49,6 +49,10 @@ def run(self: Task, order_id: str) -> str:
     return run_order(services(), order_id, self.request.id)
 
 
+class StepWillRetry(Exception):
+    """The error a slow-path step retries after (the ledger keeps it too)."""
+
+
 def slow_step_task(step: Step) -> Task:
     soft, hard = time_limits(step)
 
@@ -64,12 +68,13 @@ def slow_step_task(step: Step) -> Task:
         **DATABASE_RETRIES,
     )
     def run_step(self: Task, order_id: str) -> str:
-        outcome, retry_in = run_slow_step(services(), order_id, step, self.request.id)
-        if outcome == "busy":  # another task of the same order holds its lease
+        result = run_slow_step(services(), order_id, step, self.request.id)
+        if result.outcome == "busy":  # another task of the same order holds its lease
             raise self.retry(countdown=1)
-        if retry_in is not None:
-            raise self.retry(countdown=retry_in)
-        return outcome
+        if result.retry_in is not None:
+            # With the step's error, Flower's retried task shows why, not "exception=None".
+            raise self.retry(countdown=result.retry_in, exc=StepWillRetry(result.error or "retry"))
+        return result.outcome
 
     return run_step
 

@@ -42,7 +42,22 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2, socket_timeout=2)
 
 
-@app.task(name=CANARY_TASK, ignore_result=True, acks_late=False)
+class HideCanaryLines(logging.Filter):
+    """Celery logs every task received and succeeded at INFO: for the canary
+    that is 12 lines a minute per worker about nothing. Its failures still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        return not (isinstance(data, dict) and data.get("name") == CANARY_TASK and record.levelno <= logging.INFO)
+
+
+for _logger in ("celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_logger).addFilter(HideCanaryLines())
+
+
+# send_events=False: the canary is the workers' own business; in Flower's task
+# list it would bury the orders (six a minute per worker).
+@app.task(name=CANARY_TASK, ignore_result=True, acks_late=False, send_events=False)
 def canary(hostname: str, sent_at: float) -> None:
     """Record that this worker consumed a message sent at ``sent_at``."""
     _redis().set(canary_key(hostname), sent_at, ex=int(INTERVAL * 10) + 60)

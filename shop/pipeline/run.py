@@ -115,17 +115,32 @@ def run_order(svc: ShopServices, order_id: str, task_id: str) -> str:
     return _Driver(svc, task_id, slow_step=None).start(order_id)
 
 
-def run_slow_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> tuple[str, float | None]:
-    """One step as its own task (a retry, or a step too slow to run inline).
-    Returns the outcome and, for a retry, its countdown."""
+def failed(reason: str) -> str:
+    """The outcome of a run that failed the order for a business reason, e.g.
+    ``failed: payment_declined``: the task's result in Flower, so an operator
+    tells a declined card from a completed order without opening the admin."""
+    return f"failed: {reason}"
+
+
+@dataclass
+class SlowStepOutcome:
+    outcome: str
+    retry_in: float | None = None  # set when the step retries: its countdown
+    error: str | None = None  # and the error it retries after
+
+
+def run_slow_step(svc: ShopServices, order_id: str, step: Step, task_id: str) -> SlowStepOutcome:
+    """One step as its own task (a retry, or a step too slow to run inline)."""
     driver = _Driver(svc, task_id, slow_step=step)
-    return driver.start(order_id), driver.retry_in
+    outcome = driver.start(order_id)
+    return SlowStepOutcome(outcome, driver.retry_in, driver.retry_error)
 
 
 class _Driver:
     def __init__(self, svc: ShopServices, task_id: str, slow_step: Step | None) -> None:
         self.svc, self.task_id, self.slow_step = svc, task_id, slow_step
         self.retry_in: float | None = None
+        self.retry_error: str | None = None  # why this slow-path task retries: Flower shows it
         self.stale = False  # a slow-path copy whose step is done or carried by another message
         self.messages: list[TaskMessage] = []  # published after the commit; the ledger covers a loss
         self.kept: list[TaskMessage] = []  # in the outbox too: marked published after they are
@@ -356,7 +371,7 @@ class _Driver:
                     if r.error is None:
                         self._note(r, "succeeded", rows[r.step].attempts)
                 outcome = self._record_failures(session, lease, order, failures, now)
-                if outcome in ("failed",):
+                if outcome is not None:
                     return [], outcome
                 if after.finished:
                     reactions.on_completed(session, order.id, now)
@@ -393,7 +408,7 @@ class _Driver:
                 ledger.fail_order(session, lease, step, exc.reason, str(exc), now)
                 self.kept += reactions.on_payment_declined(session, order.id)
                 self._note(failure, "failed", rows[step].attempts)
-                return "failed"
+                return failed(exc.reason)
             if isinstance(exc, PermanentError) or rows[step].attempts >= STEP_POLICY[step].max_attempts:
                 reason = f"permanent: {exc}" if isinstance(exc, PermanentError) else error
                 ledger.dead_letter(session, order.id, step, reason, now)
@@ -403,6 +418,7 @@ class _Driver:
             delay = _retry_delay(step, rows[step].attempts, exc)
             if step == self.slow_step:
                 self.retry_in, message_id = delay, self.task_id  # Celery's retry keeps the task id
+                self.retry_error = error
             else:
                 message_id = self._hand_over(order, step, delay)
             ledger.schedule_retry(session, order.id, step, error, now + timedelta(seconds=delay), now, message_id)
@@ -417,7 +433,7 @@ class _Driver:
         now = utcnow()
         with self._transaction():
             ledger.fail_order(self.session, lease, failure.step, OutOfStock.reason, str(failure.error), now)
-        return [], "failed"
+        return [], failed(OutOfStock.reason)
 
 
 def _retry_delay(step: Step, attempt: int, exc: BaseException | None) -> float:

@@ -63,7 +63,7 @@ def test_an_order_run_twice_performs_each_side_effect_once(
 
     assert run_order(stack.services, order_id, "first") == "completed"
     assert run_order(stack.services, order_id, "redelivered") == "skipped"
-    assert [run_slow_step(stack.services, order_id, step, "stray")[0] for step in Step] == ["skipped"] * 5
+    assert [run_slow_step(stack.services, order_id, step, "stray").outcome for step in Step] == ["skipped"] * 5
 
     assert stack.status(order_id)["status"] == "completed"
     assert _effects(stack, order_id, sku, email, smtp, warehouse) == EXPECTED
@@ -100,7 +100,7 @@ def test_a_run_whose_checkpoints_were_lost_resumes_without_a_second_effect(
 def test_a_later_step_never_runs_before_its_predecessors(pipeline_stack: Stack) -> None:
     order_id, recorder = _accept(pipeline_stack, pipeline_stack.add_product(), "early@example.com")
     recorder.take()
-    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "stray")[0] == "skipped"
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "stray").outcome == "skipped"
     assert pipeline_stack.scalar("SELECT count(*) FROM payment_charges WHERE order_id = :o", o=order_id) == 0
     assert recorder.messages == []  # a stray copy sends nothing either
 
@@ -116,9 +116,9 @@ def test_a_stale_copy_of_a_slow_path_message_runs_nothing(pipeline_stack: Stack)
     [retry] = recorder.take()
 
     # Another copy (a redelivery of an older message) finds the retry carried by another task id.
-    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "an-older-copy")[0] == "skipped"
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "an-older-copy").outcome == "skipped"
     assert pipeline_stack.status(order_id)["steps"][1]["attempts"] == 1
-    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, retry.task_id)[0] == "handed_over"
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, retry.task_id).outcome == "handed_over"
     assert pipeline_stack.status(order_id)["steps"][1]["attempts"] == 2
 
 
@@ -171,7 +171,7 @@ def test_a_stale_copy_that_finds_killed_steps_hands_them_back_to_the_run(pipelin
     )
 
     # A redelivered copy of the payment's slow-path message takes the expired lease first.
-    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "old-payment-copy")[0] == "skipped"
+    assert run_slow_step(pipeline_stack.services, order_id, Step.PAYMENT, "old-payment-copy").outcome == "skipped"
 
     assert [m.task_name for m in recorder.messages] == [RUN_TASK]  # the work goes back to the run
     assert pipeline_stack.scalar("SELECT lease_expires_at FROM orders WHERE id = :o", o=order_id) is not None

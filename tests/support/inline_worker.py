@@ -39,7 +39,7 @@ def execute(svc: ShopServices, message: TaskMessage) -> str:
     if message.task_name == RUN_TASK:
         return run_order(svc, order_id, message.task_id)
     if message.task_name.startswith("steps."):
-        return run_slow_step(svc, order_id, Step(message.task_name.split(".", 1)[1]), message.task_id)[0]
+        return run_slow_step(svc, order_id, Step(message.task_name.split(".", 1)[1]), message.task_id).outcome
     if message.task_name == REFUND_TASK:
         refund_payment(svc, order_id)
         return "refunded"
