@@ -24,7 +24,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from shop.logs import configure_logging, register_request_context
     from shop.metrics import register_metrics
     from shop.web import register_web
+    from shop.web.transport import configure_transport
 
+    configure_transport(app)
     configure_logging(app.config["LOG_LEVEL"])
     register_request_context(app)
     init_services(app)

@@ -41,6 +41,10 @@ def from_environment() -> dict[str, Any]:
         "MAILDIR": os.environ.get("MAILDIR", str(var_dir / "mail")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_BODY_BYTES", 64 * 1024)),
         "RATE_LIMIT_PER_MINUTE": int(os.environ.get("RATE_LIMIT_PER_MINUTE", 600)),
+        # TLS in front: https turns on secure cookies and HSTS (shop/web/transport.py).
+        "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME")
+        or ("https" if os.environ.get("PUBLIC_BASE_URL", "").lower().startswith("https://") else "http"),
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", 0)),
         "FLOWER_URL": os.environ.get("FLOWER_URL", "http://localhost:5555"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # Shared by all workers through Redis (shop.integrations.rate_limit / circuit_breaker).

@@ -36,8 +36,16 @@ def _checkout_limit() -> str:
     return f"{current_app.config['RATE_LIMIT_PER_MINUTE']}/minute"
 
 
+# One budget per client for every request that places or cancels an order, the
+# JSON API and the checkout form alike: a client cannot get around the limit of
+# one by switching to the other.
+order_writes_limit = limiter.shared_limit(
+    _checkout_limit, scope="order-writes", exempt_when=lambda: current_app.config["RATE_LIMIT_PER_MINUTE"] <= 0
+)
+
+
 @bp.post("/orders")
-@limiter.limit(_checkout_limit, exempt_when=lambda: current_app.config["RATE_LIMIT_PER_MINUTE"] <= 0)
+@order_writes_limit
 def create_order() -> tuple[Response, int]:
     """Accept an order; 201 once it is committed."""
     key = request.headers.get("Idempotency-Key")
@@ -81,6 +89,7 @@ def order_invoice(order_id: str) -> Response:
 
 
 @bp.post("/orders/<order_id>/cancel")
+@order_writes_limit
 def cancel(order_id: str) -> Response:
     """Cancel before shipment: 200 (also when already cancelled), 404, or 409 once shipped."""
     result = cancel_order(services(), order_id)

@@ -14,6 +14,7 @@ WEB_BLUEPRINTS = frozenset({"shop", "admin"})
 
 def register_web(app: Flask) -> None:
     from shop.web import admin_pages, shop_pages
+    from shop.web.security_headers import register_security_headers
 
     # The session carries the cart and the admin login: no cross-site POSTs with it.
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
@@ -25,6 +26,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters.update(formatting.FILTERS)
     app.before_request(_start_clock)
     app.after_request(_server_timing)
+    register_security_headers(app)
 
 
 def _start_clock() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from shop.api.orders import order_writes_limit
 from shop.extensions import services
 from shop.services import queries
 from shop.web import cart, reads
@@ -92,6 +93,7 @@ def checkout() -> str | Response:
 
 
 @bp.post("/checkout")
+@order_writes_limit
 def submit_checkout() -> tuple[str, int] | Response:
     """Place the order, then go to its tracking page; on bad input show the form again."""
     form = CheckoutForm()
