@@ -19,6 +19,14 @@ def _float(name: str, default: float) -> float:
         raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _public_base_url() -> str:
+    """Where shoppers reach the site: every link in an email starts with it."""
+    url = os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
+    if not url.lower().startswith(("http://", "https://")):
+        raise RuntimeError(f"PUBLIC_BASE_URL must be an absolute http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
 def from_environment() -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     var_dir = Path(os.environ.get("SHOP_VAR_DIR", PROJECT_ROOT / "var"))
@@ -36,6 +44,7 @@ def from_environment() -> dict[str, Any]:
         "WAREHOUSE_URL": os.environ.get("WAREHOUSE_URL", ""),
         "WAREHOUSE_SECRET": os.environ.get("WAREHOUSE_SECRET", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "shop@example.com"),
+        "PUBLIC_BASE_URL": _public_base_url(),
         "VAR_DIR": str(var_dir),
         "INVOICE_DIR": os.environ.get("INVOICE_DIR", str(var_dir / "invoices")),
         "MAILDIR": os.environ.get("MAILDIR", str(var_dir / "mail")),

@@ -30,6 +30,8 @@ class ShopServices:
     simulation: Simulation
     invoice_dir: str
     mail_from: str
+    # The site's address as shoppers reach it: links in emails are absolute.
+    public_base_url: str
     # State every process shares: rate limit, circuit breaker, worker counters, heartbeats.
     redis: redis.Redis
 
@@ -48,6 +50,7 @@ class ShopServices:
             simulation=Simulation.from_config(config["SIMULATED_LATENCY_SCALE"], config["FAULTS"]),
             invoice_dir=config["INVOICE_DIR"],
             mail_from=config["MAIL_FROM"],
+            public_base_url=config["PUBLIC_BASE_URL"],
             redis=shared,
         )
 

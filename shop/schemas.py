@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from shop.countries import known_country
 from shop.integrations.payment import TEST_TOKENS
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -36,7 +37,7 @@ class ShippingAddress(StrictModel):
     line2: Annotated[str, StringConstraints(max_length=200)] = ""
     city: Text
     postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(known_country)] = Field(
         description="ISO 3166-1 alpha-2 country code"
     )
 

@@ -49,7 +49,7 @@ def charge_payment(svc: ShopServices, order: Order) -> EffectRecord | None:
 def send_confirmation(svc: ShopServices, order: Order) -> EffectRecord:
     # At least once: recorded after the server accepted it, so a crash in
     # between sends it again, under the same Message-ID.
-    message = confirmation_email(order, svc.mail_from)
+    message = confirmation_email(order, svc.mail_from, svc.public_base_url)
     svc.mailer.send(message)
     return {
         "key": effect_key(order.id, Step.EMAIL),

@@ -61,7 +61,7 @@ def send_payment_failed_email(svc: ShopServices, order_id: str) -> bool:
         order = session.get(Order, order_id)
     if order is None:
         return False
-    message = payment_failed_email(order, svc.mail_from)
+    message = payment_failed_email(order, svc.mail_from, svc.public_base_url)
     return send_at_least_once(svc, order, effect_key(order_id, "payment_failed_email"), message)
 
 

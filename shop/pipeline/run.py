@@ -474,7 +474,7 @@ def warm_up(svc: ShopServices) -> None:
     configure_mappers()
     sample = Order(id="warm-up", customer_email="warm@example.com", customer_name="", total_cents=0, currency="EUR")
     sample.created_at = utcnow()
-    confirmation_email(sample, svc.mail_from).as_bytes()
+    confirmation_email(sample, svc.mail_from, svc.public_base_url).as_bytes()
     render_invoice(sample)
 
 

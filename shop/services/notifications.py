@@ -36,19 +36,25 @@ def customer_email(order: Order, sender: str, kind: str, subject: str, body: str
     return message
 
 
-def confirmation_email(order: Order, sender: str) -> Message:
+def tracking_url(base_url: str, order_id: str) -> str:
+    """The order's tracking page, absolute: a mail client has no site to resolve a path against."""
+    return f"{base_url}/track/{order_id}"
+
+
+def confirmation_email(order: Order, sender: str, base_url: str) -> Message:
     lines = [f"  {line.quantity} x {line.name}  {_money(line.total_cents, order.currency)}" for line in order.lines]
     body = "\n".join(
         ["thank you for your order:", "", *lines, "", f"Total: {_money(order.total_cents, order.currency)}", ""]
-        + [f"Track it at /track/{order.id}"]
+        + [f"Track it at {tracking_url(base_url, order.id)}"]
     )
     return customer_email(order, sender, "confirmation", f"Your order {order.id} is confirmed", body)
 
 
-def payment_failed_email(order: Order, sender: str) -> Message:
+def payment_failed_email(order: Order, sender: str, base_url: str) -> Message:
     body = (
         f"your card was declined, so order {order.id} was not placed and nothing was charged. "
-        "The items were put back on the shelf."
+        "The items were put back on the shelf.\n\n"
+        f'To pay with another card, open {tracking_url(base_url, order.id)} and choose "Pay with another card".'
     )
     return customer_email(order, sender, "payment-failed", f"Payment for order {order.id} failed", body)
 

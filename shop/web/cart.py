@@ -22,12 +22,20 @@ def _save(cart: dict[str, int]) -> None:
     session[SESSION_KEY] = cart
 
 
-def add(sku: str, quantity: int) -> None:
+def add(sku: str, quantity: int) -> int:
+    """Add up to ``quantity`` units; returns how many went in (a line holds at most MAX_QUANTITY)."""
     cart = quantities()
     if sku not in cart and len(cart) >= MAX_LINES:
-        return
-    cart[sku] = max(1, min(MAX_QUANTITY, cart.get(sku, 0) + quantity))
+        return 0
+    before = cart.get(sku, 0)
+    cart[sku] = max(1, min(MAX_QUANTITY, before + quantity))
     _save(cart)
+    return cart[sku] - before
+
+
+def replace(items: dict[str, int]) -> None:
+    """The cart becomes exactly ``items``: paying again for an order twice gives the same cart."""
+    _save({sku: max(1, min(MAX_QUANTITY, quantity)) for sku, quantity in list(items.items())[:MAX_LINES]})
 
 
 def set_quantity(sku: str, quantity: int) -> None:

@@ -11,6 +11,7 @@ import re
 import secrets
 from typing import Any
 
+from flask import session
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -39,10 +40,27 @@ REJECTIONS = {
 }
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# The contact and address details the next checkout form starts with: kept in the
+# signed session after "Pay with another card", only for the browser that placed
+# the declined order (the tracking link alone does not reveal them).
+DETAILS_KEY = "checkout_details"
 
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(16)
+
+
+def blank_or_prefilled_form() -> CheckoutForm:
+    """A fresh checkout form, with the details remembered for paying again, if any."""
+    return CheckoutForm(nonce=new_nonce(), **session.get(DETAILS_KEY, {}))
+
+
+def remember_details(details: dict[str, str]) -> None:
+    session[DETAILS_KEY] = details
+
+
+def forget_details() -> None:
+    session.pop(DETAILS_KEY, None)
 
 
 def order_request(form: CheckoutForm, cart: dict[str, int]) -> OrderRequest | None:
@@ -78,16 +96,26 @@ def _attach(form: CheckoutForm, error: ErrorDetails) -> None:
 
 def _wording(field_name: str, error: ErrorDetails) -> str:
     if not str(error.get("input") or "").strip():
-        return "Please fill this in."
+        return "Please choose a country." if field_name == "country" else "Please fill this in."
     if error["type"] == "string_too_long":
         return f"Please keep it under {error.get('ctx', {}).get('max_length')} characters."
     if field_name == "email":
         return "Please enter a valid email address, like ada@example.com."
     if field_name == "country":
-        return "Use the two-letter country code, like GB or DE."
+        return "Please choose a country from the list."
     if error["type"] == "literal_error":
         return "Please choose one of the options."
     return error["msg"]
+
+
+def focus_first_error(form: CheckoutForm) -> None:
+    """Put the cursor in the first field with an error (``autofocus``: no script needed)."""
+    for name in FIELD_BY_LOCATION.values():
+        field = form[name]
+        if field.errors and name != "priority":  # radio buttons: the alert above them says it
+            # A copy: WTForms shares one render_kw dict between every instance of the form.
+            field.render_kw = {**(field.render_kw or {}), "autofocus": True}
+            return
 
 
 def place_from_form(svc: ShopServices, form: CheckoutForm, cart: dict[str, int]) -> str | None:

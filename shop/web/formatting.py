@@ -1,4 +1,12 @@
-"""How the pages show money, times, steps and failures: words for people, not codes."""
+"""How the pages show money, times, steps and failures: words for people, not codes.
+
+The tracking page is for shoppers: it never shows an internal state
+(``needs_attention``, ``compensated``, ``skipped``) nor an operator's label.
+The tables below are the one mapping from the ledger to shopper words; the
+page renders with them and hands the same tables to its live-update script,
+so a redrawn step reads exactly like a rendered one. The JSON status contract
+keeps the internal names.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ from typing import Any
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 
+# Operators' names of the steps (admin pages).
 STEP_LABELS = {
     "inventory": "Reserve stock",
     "payment": "Charge the card",
@@ -25,6 +34,109 @@ FAILURE_REASONS = {
 NEEDS_ATTENTION = (
     "Your payment went through. One of the last steps hit a problem; our team has been told and will finish it."
 )
+
+
+# --- the shopper's words (tracking page) ------------------------------------
+
+SHOPPER_STEP_LABELS = {
+    "inventory": "Your items",
+    "payment": "Payment",
+    "email": "Confirmation email",
+    "invoice": "Invoice",
+    "warehouse": "Packing",
+}
+
+# What a step's state means to a shopper: {step status: {step: words, "*": default}}.
+STEP_STATE_WORDS: dict[str, dict[str, str]] = {
+    "pending": {"*": "Waiting"},
+    "running": {"*": "In progress"},
+    "retrying": {"*": "Taking a little longer, trying again"},
+    "succeeded": {
+        "inventory": "Reserved",
+        "payment": "Paid",
+        "email": "Sent",
+        "invoice": "Ready",
+        "warehouse": "With our packers",
+        "*": "Done",
+    },
+    "failed": {
+        "inventory": "Sold out",
+        "payment": "Did not go through",
+        "*": "Held up; waiting for our team",
+    },
+    # A step that had no reason to run: the order stopped before it.
+    "skipped": {"*": "Not needed"},
+    # Undone after it succeeded: the stock went back, the charge is refunded.
+    "compensated": {"inventory": "Put back on the shelf", "payment": "Refunded", "*": "Undone"},
+}
+# Skipped because the order was cancelled, which the shopper should read as such.
+CANCELLED_STEP = "Cancelled"
+
+ORDER_STATUS_WORDS = {
+    "received": "Received",
+    "processing": "In progress",
+    "completed": "Complete",
+    "needs_attention": "Delayed",
+    "failed": "Not completed",
+    "cancelled": "Cancelled",
+}
+# The page's heading: never "Thank you" over an order that did not go through.
+HEADINGS = {
+    "received": "Thank you for your order",
+    "processing": "Thank you for your order",
+    "completed": "Thank you for your order",
+    "needs_attention": "Your order is taking a little longer",
+    "failed": "We could not complete your order",
+    "cancelled": "Your order was cancelled",
+}
+FAILED_HEADINGS = {
+    "payment_declined": "Your card was declined",
+    "out_of_stock": "Some items sold out",
+}
+# What the shopper can do about a declined card: the page's button does it.
+PAY_AGAIN_HINT = (
+    "You can pay with another card: we put the same items back in your cart and take you to checkout. "
+    "Each payment is a separate attempt, so nothing is charged twice."
+)
+
+
+def order_status_words(status: str) -> str:
+    return ORDER_STATUS_WORDS.get(status, "In progress")
+
+
+def heading(status: str, reason: str | None = None) -> str:
+    if status == "failed" and reason in FAILED_HEADINGS:
+        return FAILED_HEADINGS[reason]
+    return HEADINGS.get(status, HEADINGS["processing"])
+
+
+def shopper_step(step: str) -> str:
+    return SHOPPER_STEP_LABELS.get(step, "Another step")
+
+
+def step_state_words(step: str, status: str, order_status: str = "") -> str:
+    if status == "skipped" and order_status == "cancelled":
+        return CANCELLED_STEP
+    words = STEP_STATE_WORDS.get(status, STEP_STATE_WORDS["running"])
+    return words.get(step, words["*"])
+
+
+def short_date(moment: datetime) -> str:
+    """``1 Dec``: the day a shopper reads on a statement."""
+    return f"{moment.day} {moment:%b}"
+
+
+def tracking_wording() -> dict[str, Any]:
+    """Every table the tracking page's script needs to redraw in the same words."""
+    return {
+        "failures": FAILURE_REASONS,
+        "needs_attention": NEEDS_ATTENTION,
+        "statuses": ORDER_STATUS_WORDS,
+        "headings": HEADINGS,
+        "failed_headings": FAILED_HEADINGS,
+        "step_states": STEP_STATE_WORDS,
+        "cancelled_step": CANCELLED_STEP,
+    }
 
 
 def money(cents: int, currency: str = "EUR") -> str:
@@ -72,4 +184,8 @@ FILTERS: dict[str, Any] = {
     "step_label": step_label,
     "availability": availability,
     "failure_text": failure_text,
+    "order_status_words": order_status_words,
+    "shopper_step": shopper_step,
+    "heading": heading,
+    "step_state_words": step_state_words,
 }

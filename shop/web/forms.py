@@ -20,11 +20,17 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, NumberRange
 
+from shop.countries import COUNTRIES
 from shop.schemas import MAX_QUANTITY
 
 TEST_CARDS = [
     SelectChoice("tok_visa", "Visa — succeeds"),
     SelectChoice("tok_chargeDeclined", "Declined card"),
+]
+# An empty first choice: a preselected country looks filled in and gets submitted unread.
+COUNTRY_CHOICES = [
+    SelectChoice("", "Choose a country"),
+    *(SelectChoice(code, name) for code, name in COUNTRIES.items()),
 ]
 DELIVERY = [
     SelectChoice("standard", "Standard — 3 to 5 days"),
@@ -51,7 +57,9 @@ class CheckoutForm(FlaskForm):
     line1 = StringField("Street address", render_kw={"autocomplete": "address-line1"})
     city = StringField("City", render_kw={"autocomplete": "address-level2"})
     postal_code = StringField("Postal code", render_kw={"autocomplete": "postal-code"})
-    country = StringField("Country code", render_kw={"autocomplete": "country", "placeholder": "GB", "size": 4})
+    country = SelectField(
+        "Country", choices=COUNTRY_CHOICES, default="", validate_choice=False, render_kw={"autocomplete": "country"}
+    )
     payment_token = SelectField("Test card", choices=TEST_CARDS, default="tok_visa", validate_choice=False)
     priority = RadioField("Delivery", choices=DELIVERY, default="standard", validate_choice=False)
     # One nonce per rendered form: a double submit carries the same one and so

@@ -8,10 +8,16 @@ from werkzeug.wrappers import Response
 from shop.api.orders import order_writes_limit
 from shop.extensions import services
 from shop.services import queries
-from shop.web import cart, reads
-from shop.web.checkout_form import new_nonce, place_from_form
-from shop.web.formatting import FAILURE_REASONS, NEEDS_ATTENTION, STEP_LABELS
-from shop.web.forms import CartLineForm, CartRemoveForm, CheckoutForm
+from shop.web import cart, reads, tracking
+from shop.web.checkout_form import (
+    blank_or_prefilled_form,
+    focus_first_error,
+    forget_details,
+    place_from_form,
+    remember_details,
+)
+from shop.web.formatting import PAY_AGAIN_HINT, tracking_wording
+from shop.web.forms import ActionForm, CartLineForm, CartRemoveForm, CheckoutForm
 
 bp = Blueprint("shop", __name__)
 
@@ -55,8 +61,10 @@ def add_to_cart() -> Response:
     form = CartLineForm()
     if form.validate_on_submit():
         item = reads.product(services().db, form.sku.data)
-        cart.add(item.sku, form.quantity.data)
-        flash(f"Added {item.name} to your cart.", "success")
+        if added := cart.add(item.sku, form.quantity.data):
+            flash(f"Added {added} × {item.name} to your cart.", "success")
+        else:
+            flash("Your cart is full: check out or remove something first.", "error")
     else:
         flash("That could not be added: pick a quantity from 1 to 100.", "error")
     return redirect(local_path(request.form.get("next"), url_for(".catalog")), 303)
@@ -88,7 +96,7 @@ def checkout() -> str | Response:
     if not cart.quantities():
         flash("Your cart is empty.", "error")
         return redirect(url_for(".cart_page"), 303)
-    form = CheckoutForm(nonce=new_nonce())
+    form = blank_or_prefilled_form()
     return render_template("shop/checkout.html", form=form, cart=cart.priced(services().db, cart.quantities()))
 
 
@@ -102,8 +110,10 @@ def submit_checkout() -> tuple[str, int] | Response:
         return redirect(url_for(".track", order_id=earlier[1]), 303)
     if form.validate_on_submit() and (order_id := place_from_form(services(), form, cart.quantities())):
         cart.clear()
+        forget_details()
         session[PLACED_KEY] = [form.nonce.data, order_id]
         return redirect(url_for(".track", order_id=order_id), 303)
+    focus_first_error(form)
     return render_template("shop/checkout.html", form=form, cart=cart.priced(services().db, cart.quantities())), 422
 
 
@@ -111,13 +121,32 @@ def submit_checkout() -> tuple[str, int] | Response:
 def track(order_id: str) -> str:
     """The order's progress, step by step; the page polls the status endpoint."""
     db = services().db
+    progress = queries.order_status(db, order_id)
     return render_template(
         "shop/track.html",
-        progress=queries.order_status(db, order_id),
+        progress=progress,
         order=queries.order_detail(db, order_id),
-        wording={
-            "failures": FAILURE_REASONS,
-            "needs_attention": NEEDS_ATTENTION,
-            "steps": STEP_LABELS,
-        },
+        refund=tracking.refund_of(db, order_id, progress.status),
+        pay_again=ActionForm(),
+        pay_again_hint=PAY_AGAIN_HINT,
+        wording=tracking_wording(),
     )
+
+
+@bp.post("/track/<order_id>/pay-again")
+def pay_again(order_id: str) -> Response:
+    """After a declined card: the same items back in the cart, then checkout for another card."""
+    back = redirect(url_for(".track", order_id=order_id), 303)
+    if not ActionForm().validate_on_submit():
+        flash("This page expired. Please try again.", "error")
+        return back
+    declined = tracking.declined_order(services().db, order_id)
+    if declined is None:
+        flash("This order's payment was not declined, so there is nothing to pay again.", "error")
+        return back
+    cart.replace(declined.items)
+    placed = session.get(PLACED_KEY)
+    if placed and placed[1] == order_id:  # this browser placed it: its details, not a stranger's
+        remember_details(declined.details)
+    flash("Your card was declined and nothing was charged. Choose another card to place the order.", "info")
+    return redirect(url_for(".checkout"), 303)

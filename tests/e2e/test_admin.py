@@ -144,7 +144,7 @@ def test_operator_finds_a_stuck_order_and_replays_its_dead_letter(
     expect(letter).to_have_count(0)
 
     page.goto(f"/track/{order_id}")
-    expect(page.locator("[data-order-status]")).to_have_text("completed", timeout=20_000)
+    expect(page.locator("[data-order-status]")).to_have_attribute("data-order-status", "completed", timeout=20_000)
     expect(page.locator('[data-step="warehouse"]')).to_have_attribute("data-step-status", "succeeded")
     page.goto(f"/admin/orders/{order_id}")
     expect(page.locator("[data-order-status]")).to_have_text("completed")
