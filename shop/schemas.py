@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from shop.countries import known_country
+from shop.free_text import LongText, OptionalText, ShortText, Text
 from shop.integrations.payment import TEST_TOKENS
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 PaymentToken = Literal[TEST_TOKENS]  # type: ignore[valid-type]
 
@@ -34,9 +34,9 @@ class Item(StrictModel):
 
 class ShippingAddress(StrictModel):
     line1: Text
-    line2: Annotated[str, StringConstraints(max_length=200)] = ""
+    line2: OptionalText = ""
     city: Text
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    postal_code: ShortText
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(known_country)] = Field(
         description="ISO 3166-1 alpha-2 country code"
     )
@@ -59,7 +59,7 @@ class ProductUpdate(StrictModel):
     price_cents: int = Field(ge=0, le=100_000_000)
     stock: int = Field(ge=0, le=10_000_000)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
-    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    description: LongText = ""
 
 
 class OrderAccepted(BaseModel):

@@ -9,7 +9,7 @@ import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from shop.api.errors import parse_body
+from shop.api.errors import parse_body, request_body
 from shop.errors import RequestRejected
 from shop.extensions import services
 from shop.schemas import ProductUpdate, ProductView
@@ -79,6 +79,6 @@ def queues() -> Response:
 @bp.put("/products/<sku>")
 def put_product(sku: str) -> tuple[Response, int]:
     """Create or update a product's name, price and stock."""
-    data = parse_body(ProductUpdate, request.get_data(cache=False), request.is_json)
+    data = parse_body(ProductUpdate, request_body(), request.is_json)
     product, created = admin.upsert_product(services(), sku, data)
     return jsonify(ProductView.model_validate(product, from_attributes=True).model_dump()), 201 if created else 200

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
+import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
-from shop.api.errors import parse_body
+from shop.api.errors import parse_body, request_body
 from shop.errors import NotFound, RequestRejected
 from shop.extensions import services
 from shop.integrations.invoices import invoice_path
@@ -22,8 +24,18 @@ bp = Blueprint("orders", __name__)
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
+def _retry_after(breached: RequestLimit) -> Response:
+    """A 429 says when the window reopens (RFC 6585): the error handler copies this header onto the JSON answer."""
+    try:
+        wait = breached.window.reset_time - time.time()
+    except Exception:  # the limiter's storage went away between the check and now: a whole window is safe
+        wait = breached.limit.get_expiry()
+    return Response(status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 limiter = Limiter(
     key_func=get_remote_address,
+    on_breach=_retry_after,
     strategy="fixed-window",
     # The limiter must never be why a checkout fails: with Redis down it falls
     # back to per-process memory and the order is still accepted.
@@ -49,9 +61,9 @@ order_writes_limit = limiter.shared_limit(
 def create_order() -> tuple[Response, int]:
     """Accept an order; 201 once it is committed."""
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise RequestRejected(422, "invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII characters")
-    body = parse_body(OrderRequest, request.get_data(cache=False), request.is_json)
+    body = parse_body(OrderRequest, request_body(), request.is_json)
     placed = place_order(services(), body, key)
     accepted = OrderAccepted(
         order_id=placed.order_id,

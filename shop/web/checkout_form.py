@@ -39,6 +39,12 @@ REJECTIONS = {
     ),
 }
 
+# The refusals of shop.free_text, in the customer's words.
+TEXT_WORDING = {
+    "control_character": "Please remove special characters such as tabs, line breaks or text-direction marks.",
+    "invisible_text": "Please use letters or numbers: this holds only spaces or invisible characters.",
+}
+
 NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # The contact and address details the next checkout form starts with: kept in the
 # signed session after "Pay with another card", only for the browser that placed
@@ -97,6 +103,8 @@ def _attach(form: CheckoutForm, error: ErrorDetails) -> None:
 def _wording(field_name: str, error: ErrorDetails) -> str:
     if not str(error.get("input") or "").strip():
         return "Please choose a country." if field_name == "country" else "Please fill this in."
+    if error["type"] in TEXT_WORDING:
+        return TEXT_WORDING[error["type"]]
     if error["type"] == "string_too_long":
         return f"Please keep it under {error.get('ctx', {}).get('max_length')} characters."
     if field_name == "email":

@@ -4,6 +4,7 @@ Idempotency-Key makes retries safe, also under concurrency."""
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -64,7 +65,43 @@ BAD_REQUESTS = [
     ("unknown priority", _with("priority", "overnight"), None, 422, "validation_error"),
     ("unexpected field", _with("discount", 100), None, 422, "validation_error"),
     ("oversized body", _with("customer.name", "x" * 70_000), None, 413, "payload_too_large"),
+    # Control characters in any text field (NUL made PostgreSQL answer 500), even at the ends.
+    ("NUL in name", _with("customer.name", "Ada\u0000Lovelace"), None, 422, "validation_error"),
+    ("newline after name", _with("customer.name", "Ada Lovelace\n"), None, 422, "validation_error"),
+    ("bidi override in name", _with("customer.name", "\u202eecalevoL adA"), None, 422, "validation_error"),
+    ("NUL in email", _with("customer.email", "ada\u0000@example.com"), None, 422, "validation_error"),
+    ("NUL in street", _with("shipping_address.line1", "1 Main\u0000St"), None, 422, "validation_error"),
+    ("DEL in line2", _with("shipping_address.line2", "Flat 2\u007f"), None, 422, "validation_error"),
+    ("escape in city", _with("shipping_address.city", "London\u001b[2J"), None, 422, "validation_error"),
+    ("C1 control in postal code", _with("shipping_address.postal_code", "N1\u00859GU"), None, 422, "validation_error"),
+    ("line separator in street", _with("shipping_address.line1", "1 Main\u2028St"), None, 422, "validation_error"),
+    ("NUL in country", _with("shipping_address.country", "G\u0000"), None, 422, "validation_error"),
+    # Text nobody can see is no name and no address.
+    ("zero-width name", _with("customer.name", "\u200b\u200b\u200b"), None, 422, "validation_error"),
+    ("Hangul filler name", _with("customer.name", "\u3164"), None, 422, "validation_error"),
+    ("combining mark name", _with("customer.name", "\u0301"), None, 422, "validation_error"),
+    ("spaces and joiners city", _with("shipping_address.city", "\u00a0\u200d\u2060"), None, 422, "validation_error"),
+    ("zero-width line2", _with("shipping_address.line2", "\ufeff"), None, 422, "validation_error"),
+    ("blank postal code", _with("shipping_address.postal_code", "\u3000"), None, 422, "validation_error"),
+    # A content coding is never decoded: a gzip body was "malformed", a plain one labelled gzip was taken.
+    ("gzip body", gzip.compress(json.dumps(_valid()).encode()), None, 415, "unsupported_content_encoding"),
+    ("plain body labelled gzip", _valid(), None, 415, "unsupported_content_encoding"),
+    ("plain body labelled br", _valid(), None, 415, "unsupported_content_encoding"),
+    # gunicorn passes on what arrived when the client gives up: a whole JSON document, but short of its length.
+    ("body short of its length", _valid(), None, 400, "incomplete_body"),
+    ("body short, server-checked", _valid(), None, 400, "incomplete_body"),
 ]
+_LONGER = str(len(json.dumps(_valid())) + 10)  # a Content-Length the body falls short of
+# What some cases send besides their body: headers, or what the WSGI server says about its input.
+EXTRAS: dict[str, dict[str, Any]] = {
+    "gzip body": {"headers": {"Content-Encoding": "gzip"}},
+    "plain body labelled gzip": {"headers": {"Content-Encoding": "gzip"}},
+    "plain body labelled br": {"headers": {"Content-Encoding": "br"}},
+    # As gunicorn does: it terminates the input itself, so werkzeug reads whatever it hands over.
+    "body short of its length": {"environ_overrides": {"CONTENT_LENGTH": _LONGER, "wsgi.input_terminated": True}},
+    # As werkzeug's own server does: werkzeug's stream notices the early end itself.
+    "body short, server-checked": {"environ_overrides": {"CONTENT_LENGTH": _LONGER}},
+}
 
 
 def _counts(stack: Stack) -> tuple[int, ...]:
@@ -81,7 +118,9 @@ def test_every_bad_request_gets_its_status_and_json_error_and_writes_nothing(db_
     seen = []
     for case, body, content_type, _status, _code in BAD_REQUESTS:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        response = db_stack.client.post("/orders", data=raw, content_type=content_type or "application/json")
+        response = db_stack.client.post(
+            "/orders", data=raw, content_type=content_type or "application/json", **EXTRAS.get(case, {})
+        )
         error = (response.get_json(silent=True) or {}).get("error", {})
         seen.append((case, response.status_code, error.get("code")))
         assert isinstance(error.get("message"), str) and isinstance(error.get("details"), list), case
@@ -171,4 +210,29 @@ def test_rate_limit_answers_429_with_a_json_error(db_stack: Stack) -> None:
     assert statuses == [201, 201, 201, 429, 429]
     limited = db_stack.client.post("/orders", json=order_payload((sku, 1)))
     assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60  # the rest of this minute's window
     assert db_stack.scalar("SELECT count(*) FROM orders") == 3
+
+
+def test_a_refused_content_encoding_says_which_one_is_accepted(db_stack: Stack) -> None:
+    db_stack.add_product(sku="MUG-001")
+    body = gzip.compress(json.dumps(_valid()).encode())
+    response = db_stack.client.post(
+        "/orders", data=body, content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 415 and response.headers["Accept-Encoding"] == "identity"  # RFC 9110 15.5.16
+    plain = db_stack.client.post("/orders", json=_valid(), headers={"Content-Encoding": "identity"})
+    assert plain.status_code == 201
+    assert db_stack.scalar("SELECT count(*) FROM orders") == 1
+
+
+def test_a_wrong_method_answers_405_with_the_allowed_methods(db_stack: Stack) -> None:
+    cases = [("GET", "/orders", {"POST"}), ("DELETE", "/orders/x/status", {"GET"}), ("POST", "/products", {"GET"})]
+    for method, path, allowed in cases:
+        response = db_stack.client.open(path, method=method)
+        assert response.status_code == 405, path
+        assert response.get_json()["error"]["code"] == "method_not_allowed"
+        assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}, path  # RFC 9110 15.5.6
+    page = db_stack.client.delete("/cart")
+    assert page.status_code == 405 and page.mimetype == "text/html" and "GET" in page.headers["Allow"]
+    assert db_stack.scalar("SELECT count(*) FROM orders") == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 import requests
 import schemathesis
@@ -11,7 +14,7 @@ from schemathesis.checks import positive_data_acceptance
 from shop.schemas import ProductUpdate
 from shop.services.admin import seed_products
 from shop.services.catalog import DEMO_CATALOG
-from tests.support.processes import ServerThread
+from tests.support.processes import BIN, ServerThread, child_env
 from tests.support.stack import Stack
 
 
@@ -50,3 +53,32 @@ def test_fuzzing_from_the_openapi_document_finds_no_server_errors(live_url: str)
         given(operation.ok().as_strategy())(run)()
     assert failures == []
     assert requests.get(f"{live_url}/healthz", timeout=5).status_code == 200
+
+
+def test_schemathesis_in_mode_all_finds_nothing_to_report(live_url: str, tmp_path: Path) -> None:
+    """The outside client's run: schema-valid and schema-violating data (NUL bytes, strings outside the
+    published patterns, wrong types), methods the document does not list, and every check but one."""
+    run = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "run",
+            f"{live_url}/openapi.json",
+            "--mode=all",
+            "--phases=examples,coverage,fuzzing",
+            "--checks=all",
+            # A schema-valid body may still hold a name nobody can see, or too many units of one SKU
+            # across lines: the API rightly refuses both with 422.
+            "--exclude-checks=positive_data_acceptance",
+            "--max-examples=30",
+            "--seed=1",
+            "--workers=1",
+            "--generation-database=none",
+            "--no-color",
+        ],
+        cwd=tmp_path,
+        env=child_env({"SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks"}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
