@@ -6,6 +6,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     SHOP_VAR_DIR=/var/lib/shop
 
+# Fonts for invoices naming customers outside Latin-1 (INVOICE_FONT, INVOICE_FALLBACK_FONT).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-droid-fallback \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shop ./shop

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the tests need is installed and running: redis-server (binary:
-# tests start their own), PostgreSQL on 127.0.0.1:5432, Chromium, docker-compose.
+# tests start their own), PostgreSQL on 127.0.0.1:5432, Chromium, docker-compose,
+# openssl (the TLS tests' throw-away CA) and the invoice fonts (non-Latin names).
 # Installs with apt-get when run as root; otherwise says what is missing.
 set -euo pipefail
 need=()
@@ -8,6 +9,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v pg_ctlcluster >/dev/null || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v openssl >/dev/null || need+=(openssl)
+# The default paths of INVOICE_FONT / INVOICE_BOLD_FONT and INVOICE_FALLBACK_FONT.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || need+=(fonts-droid-fallback)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing: ${need[*]}"

@@ -27,6 +27,20 @@ except Exception:
 PY
 }
 
+# Invoice fonts for names outside Latin-1 (Debian's packages; the default paths
+# of INVOICE_FONT and INVOICE_FALLBACK_FONT). Without them only such invoices fail.
+fonts=()
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || fonts+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || fonts+=(fonts-droid-fallback)
+if [ ${#fonts[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing the invoice fonts: ${fonts[*]} (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${fonts[@]}" >/dev/null
+  else
+    echo "warning: ${fonts[*]} missing: invoices naming customers outside Latin-1 will fail (sudo apt-get install ${fonts[*]})" >&2
+  fi
+fi
+
 procfile=var/Procfile
 : > "$procfile"
 REDIS_URL=${REDIS_URL:-redis://localhost:6379/0}

@@ -14,6 +14,7 @@ from shop.database import Database
 from shop.dispatch import CeleryPublisher, Publisher
 from shop.integrations.circuit_breaker import BreakerGuardedGateway, CircuitBreaker
 from shop.integrations.faults import Simulation
+from shop.integrations.invoices import InvoiceFonts
 from shop.integrations.mailer import Mailer, make_mailer
 from shop.integrations.payment import PaymentGateway, SimulatedGateway
 from shop.integrations.rate_limit import RateLimitedWarehouse, TokenBucket
@@ -29,6 +30,7 @@ class ShopServices:
     warehouse: Warehouse
     simulation: Simulation
     invoice_dir: str
+    invoice_fonts: InvoiceFonts
     mail_from: str
     # The site's address as shoppers reach it: links in emails are absolute.
     public_base_url: str
@@ -43,12 +45,13 @@ class ShopServices:
             db=db,
             publisher=CeleryPublisher.for_broker(config["CELERY_BROKER_URL"]),
             gateway=guarded_gateway(SimulatedGateway(db), shared, config),
-            mailer=make_mailer(config["SMTP_URL"], config["MAILDIR"]),
+            mailer=make_mailer(config["SMTP_URL"], config["MAILDIR"], config["SMTP_CA_FILE"]),
             warehouse=rate_limited_warehouse(
                 make_warehouse(config["WAREHOUSE_URL"], config["WAREHOUSE_SECRET"]), shared, config
             ),
             simulation=Simulation.from_config(config["SIMULATED_LATENCY_SCALE"], config["FAULTS"]),
             invoice_dir=config["INVOICE_DIR"],
+            invoice_fonts=InvoiceFonts.from_config(config),
             mail_from=config["MAIL_FROM"],
             public_base_url=config["PUBLIC_BASE_URL"],
             redis=shared,

@@ -1,10 +1,19 @@
-"""Warehouse notification: simulated in-process, or a signed JSON POST to WAREHOUSE_URL."""
+"""Warehouse notification: simulated in-process, or a signed JSON POST to WAREHOUSE_URL.
+
+``X-Shop-Signature: sha256=<hex>`` is an HMAC-SHA256 under WAREHOUSE_SECRET of
+``<X-Shop-Timestamp>\\n<Idempotency-Key>\\n<body>``. Covering the timestamp lets
+the receiver refuse a captured request replayed later (it rejects more than
+five minutes of skew); covering the key stops a signed body being replayed
+under a fresh key, which the receiver's dedupe would take as a new shipment.
+How a receiver verifies it: README, "Verifying the warehouse signature".
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any, Protocol
@@ -24,14 +33,22 @@ class SimulatedWarehouse:
         return None
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signed_bytes(timestamp: str, idempotency_key: str, body: bytes) -> bytes:
+    # Newlines separate the parts: no header value can hold one, so two different
+    # (timestamp, key, body) triples never sign the same bytes.
+    return f"{timestamp}\n{idempotency_key}\n".encode() + body
+
+
+def sign(secret: str, timestamp: str, idempotency_key: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), signed_bytes(timestamp, idempotency_key, body), hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
 
 
 class HttpWarehouse:
-    """POSTs the shipment as JSON with ``Idempotency-Key`` and an HMAC signature.
+    """POSTs the shipment as JSON with ``Idempotency-Key`` and a timestamped HMAC signature.
 
-    The receiver dedupes on the key, so a redelivered step is harmless.
+    The receiver dedupes on the key, so a redelivered step is harmless; each
+    attempt is signed afresh, so a retry hours later is still within the skew.
     """
 
     def __init__(self, url: str, secret: str, timeout: float = 5.0) -> None:
@@ -40,7 +57,9 @@ class HttpWarehouse:
         self.timeout = timeout
 
     def notify(self, *, idempotency_key: str, shipment: dict[str, Any]) -> None:
+        # ASCII with \u escapes: a name in any alphabet (even a lone surrogate) always encodes.
         body = json.dumps(shipment, sort_keys=True).encode()
+        timestamp = str(int(time.time()))
         request = urllib.request.Request(
             self.url,
             data=body,
@@ -48,7 +67,8 @@ class HttpWarehouse:
             headers={
                 "Content-Type": "application/json",
                 "Idempotency-Key": idempotency_key,
-                "X-Shop-Signature": sign(self.secret, body),
+                "X-Shop-Timestamp": timestamp,
+                "X-Shop-Signature": sign(self.secret, timestamp, idempotency_key, body),
             },
         )
         try:
@@ -63,4 +83,10 @@ class HttpWarehouse:
 
 
 def make_warehouse(url: str, secret: str) -> Warehouse:
+    if url and not secret:
+        # A signature under an empty key is one anybody can forge: the receiver could
+        # no longer tell our shipments from anyone's. Refuse to start instead.
+        raise RuntimeError(
+            "WAREHOUSE_URL is set but WAREHOUSE_SECRET is empty: set the HMAC secret the receiver checks"
+        )
     return HttpWarehouse(url, secret) if url else SimulatedWarehouse()

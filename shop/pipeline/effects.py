@@ -61,7 +61,7 @@ def send_confirmation(svc: ShopServices, order: Order) -> EffectRecord:
 
 def create_invoice(svc: ShopServices, order: Order) -> EffectRecord:
     # One file per order under a fixed name: a rerun rewrites it, never adds one.
-    path = write_invoice(svc.invoice_dir, order)
+    path = write_invoice(svc.invoice_dir, order, svc.invoice_fonts)
     return {"key": effect_key(order.id, Step.INVOICE), "order_id": order.id, "kind": "invoice", "detail": str(path)}
 
 

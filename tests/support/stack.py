@@ -18,6 +18,7 @@ from shop import create_app
 from shop.extensions import ShopServices
 from shop.models import Product
 from tests.support.processes import CeleryWorker, wait_until
+from tests.support.receivers import WAREHOUSE_SECRET
 
 ADMIN_TOKEN = "test-admin-token"
 _counter = itertools.count()
@@ -48,6 +49,7 @@ class Stack:
             "FAULTS": "",
             "SMTP_URL": "",
             "WAREHOUSE_URL": "",
+            "WAREHOUSE_SECRET": WAREHOUSE_SECRET,  # what the tests' WarehouseReceiver checks
             "RATE_LIMIT_PER_MINUTE": "0",
             "RETRY_BACKOFF_SCALE": "0.02",
             "RELAY_INTERVAL": "0.5",
