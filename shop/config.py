@@ -41,6 +41,11 @@ def from_environment() -> dict[str, Any]:
         "SIMULATED_LATENCY_SCALE": _float("SIMULATED_LATENCY_SCALE", 1.0),
         "FAULTS": os.environ.get("FAULTS", ""),
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE", ""),  # empty: the system's trust store
+        # TrueType fonts for invoices outside Latin-1; empty: Debian's (shop/integrations/invoices.py).
+        "INVOICE_FONT": os.environ.get("INVOICE_FONT", ""),
+        "INVOICE_BOLD_FONT": os.environ.get("INVOICE_BOLD_FONT", ""),
+        "INVOICE_FALLBACK_FONT": os.environ.get("INVOICE_FALLBACK_FONT", ""),
         "WAREHOUSE_URL": os.environ.get("WAREHOUSE_URL", ""),
         "WAREHOUSE_SECRET": os.environ.get("WAREHOUSE_SECRET", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "shop@example.com"),
