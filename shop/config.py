@@ -67,4 +67,11 @@ def from_environment() -> dict[str, Any]:
         "WAREHOUSE_RATE_MAX_WAIT_SECONDS": _float("WAREHOUSE_RATE_MAX_WAIT_SECONDS", 1.0),
         "PAYMENT_BREAKER_THRESHOLD": int(_float("PAYMENT_BREAKER_THRESHOLD", 5)),
         "PAYMENT_BREAKER_RESET_SECONDS": _float("PAYMENT_BREAKER_RESET_SECONDS", 30.0),
+        # Operator alerts (shop.services.alerts), checked by the workers' maintenance loop.
+        "OPS_EMAIL": os.environ.get("OPS_EMAIL", ""),
+        "OPS_WEBHOOK_URL": os.environ.get("OPS_WEBHOOK_URL", ""),
+        "OPS_WEBHOOK_SECRET": os.environ.get("OPS_WEBHOOK_SECRET", ""),
+        "OUTBOX_ALERT_THRESHOLD": int(_float("OUTBOX_ALERT_THRESHOLD", 100)),
+        "QUEUE_ALERT_THRESHOLD": int(_float("QUEUE_ALERT_THRESHOLD", 1000)),
+        "ALERT_RENOTIFY_SECONDS": int(_float("ALERT_RENOTIFY_SECONDS", 3600)),
     }

@@ -1,4 +1,4 @@
-"""Maintenance inside the workers: the outbox relay, the sweep, the hand-over of due jobs.
+"""Maintenance inside the workers: the outbox relay, the sweep, the hand-over of due jobs, the alerts.
 
 Every worker runs this loop in a thread of its main process, but only the one
 holding the maintenance lease in Redis does the work; the others wait to take
@@ -23,6 +23,8 @@ from redis.lock import Lock
 
 from shop.extensions import services
 from shop.pipeline.recovery import sweep
+from shop.services.alerts import AlertSettings, check_alerts
+from shop.services.dashboard import record_queue_depth
 from shop.services.outbox import relay_outbox
 from shop.services.scheduling import hand_over_due_jobs
 from tasks.app import app, flask_app
@@ -33,9 +35,12 @@ RELAY_INTERVAL = float(os.environ.get("RELAY_INTERVAL", "2"))
 SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "5"))
 SCHEDULER_INTERVAL = float(os.environ.get("SCHEDULER_INTERVAL", "10"))
 MAINTENANCE_LEASE = float(os.environ.get("MAINTENANCE_LEASE_SECONDS", "5"))
+ALERT_INTERVAL = float(os.environ.get("ALERT_INTERVAL", "30"))
+# The dashboard's queue-depth chart: a point every 30 s is 48 per 15-minute bucket of a day.
+QUEUE_SAMPLE_INTERVAL = 30.0
 LEADER_KEY = "shop:maintenance:leader"
 # The loop wakes often enough to renew the lease well before it runs out.
-TICK = min(RELAY_INTERVAL, SWEEP_INTERVAL, SCHEDULER_INTERVAL, MAINTENANCE_LEASE / 3)
+TICK = min(RELAY_INTERVAL, SWEEP_INTERVAL, SCHEDULER_INTERVAL, ALERT_INTERVAL, MAINTENANCE_LEASE / 3)
 
 
 def _relay() -> int:
@@ -50,10 +55,37 @@ def _hand_over() -> int:
     return hand_over_due_jobs(services())
 
 
+_alerting: list[threading.Thread] = []
+
+
+def _check_alerts() -> int:
+    """Look for incidents in a thread of its own, one look at a time: a notice waits on a mail
+    server or a webhook for up to 10 s, longer than the lease this loop must keep renewing."""
+    if _alerting and _alerting[0].is_alive():
+        return 0
+    _alerting[:] = [threading.Thread(target=_alert_look, name="alerts", daemon=True)]
+    _alerting[0].start()
+    return 1
+
+
+def _alert_look() -> None:
+    try:
+        with flask_app.app_context():
+            check_alerts(services(), app.conf.broker_url, AlertSettings.from_config(flask_app.config))
+    except Exception:  # the database or Redis is away: the next look tries again
+        log.warning("maintenance alerts failed", exc_info=True)
+
+
+def _sample_queues() -> int:
+    return record_queue_depth(services(), app.conf.broker_url)
+
+
 JOBS: list[tuple[str, float, Callable[[], int]]] = [
     ("relay", RELAY_INTERVAL, _relay),
     ("sweep", SWEEP_INTERVAL, _sweep),
     ("due jobs", SCHEDULER_INTERVAL, _hand_over),
+    ("alerts", ALERT_INTERVAL, _check_alerts),
+    ("queue samples", QUEUE_SAMPLE_INTERVAL, _sample_queues),
 ]
 
 

@@ -14,6 +14,7 @@ from shop.errors import RequestRejected
 from shop.extensions import services
 from shop.schemas import ProductUpdate, ProductView
 from shop.services import admin
+from shop.services import dashboard as dashboard_service
 from shop.services.queue_stats import queue_stats
 from shop.states import OrderStatus
 
@@ -74,6 +75,15 @@ def replay(step_run_id: int) -> tuple[Response, int]:
 def queues() -> Response:
     """Waiting, in flight, scheduled and dead, per queue."""
     return jsonify(queue_stats(services(), current_app.config["CELERY_BROKER_URL"]))
+
+
+@bp.get("/dashboard")
+def dashboard() -> Response:
+    """The dashboard's series: ``window=hour`` (minutes, the default) or ``day`` (15 minutes)."""
+    window = request.args.get("window", "hour")
+    if window not in dashboard_service.WINDOWS:
+        raise RequestRejected(422, "invalid_window", "window must be hour or day", [{"loc": ["window"]}])
+    return jsonify(dashboard_service.dashboard(services(), current_app.config["CELERY_BROKER_URL"], window))
 
 
 @bp.put("/products/<sku>")

@@ -1,4 +1,4 @@
-"""The admin pages: orders, one order's timeline, dead letters with replay, queues, products.
+"""The admin pages: the dashboard, orders, one order's timeline, dead letters with replay, queues, products.
 
 Closed when ADMIN_TOKEN is unset; otherwise a login form puts a fingerprint of
 the token in the signed session, so changing ADMIN_TOKEN logs everyone out.
@@ -20,16 +20,19 @@ from flask import (
     session,
     url_for,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from shop.api.admin import token_is_valid
 from shop.errors import Refused
 from shop.extensions import services
 from shop.services import admin
+from shop.services.dashboard import WINDOWS, dashboard, dead_letter_count
 from shop.services.queue_stats import queue_stats
 from shop.states import OrderStatus
 from shop.web import reads
 from shop.web.admin_forms import product_update, worker_names
+from shop.web.charts import dashboard_charts
 from shop.web.forms import ActionForm, AdminLoginForm, ProductForm
 from shop.web.shop_pages import local_path
 
@@ -59,7 +62,20 @@ def require_login() -> Response | None:
 
 @bp.app_context_processor
 def admin_context() -> dict[str, object]:
-    return {"admin_logged_in": is_logged_in, "flower_url": current_app.config.get("FLOWER_URL")}
+    return {
+        "admin_logged_in": is_logged_in,
+        "flower_url": current_app.config.get("FLOWER_URL"),
+        "dead_letter_count": dead_letter_count_now,
+    }
+
+
+def dead_letter_count_now() -> int | None:
+    """For the admin menu, called by the layout only when logged in; None when the database is away."""
+    try:
+        with services().db.begin() as session:
+            return dead_letter_count(session)
+    except SQLAlchemyError:
+        return None
 
 
 @bp.get("/login")
@@ -74,7 +90,7 @@ def login_submit() -> tuple[str, int] | Response:
     form = AdminLoginForm()
     if form.validate_on_submit() and token_is_valid(form.token.data or ""):
         session[SESSION_KEY] = token_fingerprint()
-        return redirect(local_path(request.args.get("next"), url_for(".orders")), 303)
+        return redirect(local_path(request.args.get("next"), url_for(".index")), 303)
     form.token.errors = ["That token is not right."]
     return render_template("admin/login.html", form=form), 401
 
@@ -88,6 +104,24 @@ def logout() -> Response:
 
 
 @bp.get("/")
+def index() -> str:
+    """The dashboard: orders, latency, retries, dead letters and queues over the last hour or day."""
+    window = request.args.get("window", "hour")
+    window = window if window in WINDOWS else "hour"
+    data = dashboard(services(), current_app.config["CELERY_BROKER_URL"], window)
+    return render_template("admin/dashboard.html", data=data, charts=dashboard_charts(data), window=window)
+
+
+@bp.get("/dashboard/charts")
+def dashboard_fragment() -> str:
+    """The dashboard's numbers and charts alone: what its live refresh swaps in."""
+    window = request.args.get("window", "hour")
+    window = window if window in WINDOWS else "hour"
+    data = dashboard(services(), current_app.config["CELERY_BROKER_URL"], window)
+    return render_template("admin/_dashboard_charts.html", data=data, charts=dashboard_charts(data))
+
+
+@bp.get("/orders")
 def orders() -> str:
     """Recent orders, filtered by status and searched by order id or email."""
     status = request.args.get("status") or None

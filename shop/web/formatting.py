@@ -31,7 +31,11 @@ FAILURE_REASONS = {
     "unpaid_timeout": "The payment did not go through in time, so the order was released.",
     "step_failed": "Something went wrong on our side while processing the order.",
 }
+# "Our team has been told" only when an alert about it was delivered (shop.services.alerts.team_told).
 NEEDS_ATTENTION = (
+    "Your payment went through. One of the last steps hit a problem; the order waits on our team's list to finish it."
+)
+NEEDS_ATTENTION_TOLD = (
     "Your payment went through. One of the last steps hit a problem; our team has been told and will finish it."
 )
 
@@ -163,9 +167,9 @@ def step_label(step: str) -> str:
     return STEP_LABELS.get(step, step)
 
 
-def failure_text(reason: str | None, status: str = "failed") -> str:
+def failure_text(reason: str | None, status: str = "failed", team_told: bool = False) -> str:
     if status == "needs_attention":
-        return NEEDS_ATTENTION
+        return NEEDS_ATTENTION_TOLD if team_told else NEEDS_ATTENTION
     if not reason:
         return ""
     return FAILURE_REASONS.get(reason, FAILURE_REASONS["step_failed"])

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from shop.api.orders import order_writes_limit
 from shop.extensions import services
 from shop.services import queries
+from shop.services.alerts import team_told
 from shop.web import cart, reads, tracking
 from shop.web.checkout_form import (
     blank_or_prefilled_form,
@@ -16,7 +17,7 @@ from shop.web.checkout_form import (
     place_from_form,
     remember_details,
 )
-from shop.web.formatting import PAY_AGAIN_HINT, tracking_wording
+from shop.web.formatting import NEEDS_ATTENTION_TOLD, PAY_AGAIN_HINT, tracking_wording
 from shop.web.forms import ActionForm, CartLineForm, CartRemoveForm, CheckoutForm
 
 bp = Blueprint("shop", __name__)
@@ -122,14 +123,17 @@ def track(order_id: str) -> str:
     """The order's progress, step by step; the page polls the status endpoint."""
     db = services().db
     progress = queries.order_status(db, order_id)
+    # "Our team has been told" only once an alert about the stuck order went out.
+    told = progress.status == "needs_attention" and team_told(services().redis)
     return render_template(
         "shop/track.html",
         progress=progress,
+        team_told=told,
         order=queries.order_detail(db, order_id),
         refund=tracking.refund_of(db, order_id, progress.status),
         pay_again=ActionForm(),
         pay_again_hint=PAY_AGAIN_HINT,
-        wording=tracking_wording(),
+        wording=tracking_wording() | ({"needs_attention": NEEDS_ATTENTION_TOLD} if told else {}),
     )
 
 

@@ -40,6 +40,7 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DOC_SCREENSHOTS = {
     "shop": ROOT / "docs/screenshots/shop.png",
     "tracking": ROOT / "docs/screenshots/tracking.png",
+    "dashboard": ROOT / "docs/screenshots/dashboard.png",
 }
 # Slow enough that a customer sees the steps tick by (about 1.5 s an order),
 # fast enough for a suite of about a dozen orders.

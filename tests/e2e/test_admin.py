@@ -21,6 +21,7 @@ from tests.support.stack import Stack, order_payload
 Screenshot = Callable[[Page, str], Path]
 ADMIN_PAGES = [
     "/admin/",
+    "/admin/orders",
     "/admin/dead-letters",
     "/admin/queues",
     "/admin/products",
@@ -103,7 +104,7 @@ def test_admin_is_closed_when_no_admin_token_is_set(
 
 
 def test_operator_logs_in_and_out(admin_page: Page, screenshot: Screenshot) -> None:
-    expect(admin_page.get_by_role("heading", name="Orders")).to_be_visible()
+    expect(admin_page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(admin_page.get_by_role("link", name="Flower ↗")).to_have_attribute("href", "http://localhost:5555")
     admin_page.get_by_role("button", name="Log out").click()
 
@@ -118,6 +119,7 @@ def test_operator_finds_a_stuck_order_and_replays_its_dead_letter(
 ) -> None:
     order_id, email = dead_lettered_order
     page = admin_page
+    page.get_by_role("link", name="Orders", exact=True).click()  # the admin opens on the dashboard
     page.get_by_label("Status").select_option("needs_attention")
     page.get_by_label("Order id or email").fill(email)
     page.get_by_role("button", name="Filter").click()

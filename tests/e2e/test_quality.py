@@ -94,6 +94,7 @@ def test_pages_render_fast_with_the_demo_catalog(page: Page, stack: Stack) -> No
         "/checkout",
         f"/track/{order_id}",
         "/admin/",
+        "/admin/orders",
         f"/admin/orders/{order_id}",
         "/admin/dead-letters",
         "/admin/queues",
