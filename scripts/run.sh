@@ -8,12 +8,8 @@ cd "$(dirname "$0")/.."
 mkdir -p var
 export PATH="$PWD/.venv/bin:$PATH"
 
-# Credentials: generated once, kept under var/ (never in the repository).
-[ -s var/secret-key ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > var/secret-key
-[ -s var/admin-token ] || python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > var/admin-token
-export SECRET_KEY=${SECRET_KEY:-$(cat var/secret-key)}
-export ADMIN_TOKEN=${ADMIN_TOKEN:-$(cat var/admin-token)}
-export FLOWER_BASIC_AUTH=${FLOWER_BASIC_AUTH:-admin:$ADMIN_TOKEN}
+# Credentials: generated once, kept under var/ (0600, never in the repository).
+. scripts/local-secrets.sh var
 export SHOP_PORT=${SHOP_PORT:-5000}
 export FLOWER_PORT=${FLOWER_PORT:-5555}
 export FLOWER_URL=${FLOWER_URL:-http://127.0.0.1:$FLOWER_PORT}
@@ -72,7 +68,7 @@ flask --app shop seed
 cat >> "$procfile" <<PROCS
 web: flask --app shop run --host 127.0.0.1 --port $SHOP_PORT
 worker: celery -A tasks worker -Q express,payments,orders,fulfilment -c 4 -l INFO
-flower: celery -A tasks flower --address=127.0.0.1 --port=$FLOWER_PORT --basic-auth=$FLOWER_BASIC_AUTH --max-tasks=10000
+flower: celery -A tasks flower --address=127.0.0.1 --port=$FLOWER_PORT --max-tasks=10000
 PROCS
 
 cat <<MSG

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# ASVS 2.1: a bearer token must be long enough that guessing it is hopeless,
+# even before the per-client limit on failed attempts.
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 def _float(name: str, default: float) -> float:
@@ -32,12 +36,17 @@ def from_environment() -> dict[str, Any]:
     var_dir = Path(os.environ.get("SHOP_VAR_DIR", PROJECT_ROOT / "var"))
     redis_url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or os.urandom(32).hex(),
+        # No random fallback: each gunicorn process would invent its own key, and
+        # a session or CSRF token signed by one would fail in the others.
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}"),
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", redis_url),
         "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND", redis_url),
         "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN", ""),
+        "ADMIN_SESSION_MAX_AGE_SECONDS": _float("ADMIN_SESSION_MAX_AGE_SECONDS", 8 * 3600.0),
+        "ADMIN_SESSION_IDLE_SECONDS": _float("ADMIN_SESSION_IDLE_SECONDS", 30 * 60.0),
+        "ADMIN_AUTH_FAILURES_PER_MINUTE": int(_float("ADMIN_AUTH_FAILURES_PER_MINUTE", 5)),
         "SIMULATED_LATENCY_SCALE": _float("SIMULATED_LATENCY_SCALE", 1.0),
         "FAULTS": os.environ.get("FAULTS", ""),
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
@@ -75,3 +84,20 @@ def from_environment() -> dict[str, Any]:
         "QUEUE_ALERT_THRESHOLD": int(_float("QUEUE_ALERT_THRESHOLD", 1000)),
         "ALERT_RENOTIFY_SECONDS": int(_float("ALERT_RENOTIFY_SECONDS", 3600)),
     }
+
+
+def check_secrets(config: Mapping[str, Any]) -> None:
+    """Refuse to start without a shared SECRET_KEY or with an ADMIN_TOKEN short enough to guess."""
+    if not config.get("SECRET_KEY"):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Every web and worker process must share one key, or sessions and CSRF "
+            "tokens fail at random: generate one with `python3 -c 'import secrets; print(secrets.token_hex(32))'` "
+            "and export SECRET_KEY (`make run` keeps one in var/secret-key)."
+        )
+    token = config.get("ADMIN_TOKEN") or ""
+    if token and len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise RuntimeError(
+            f"ADMIN_TOKEN is {len(token)} characters long; it must have at least {MIN_ADMIN_TOKEN_LENGTH}. "
+            "Generate one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`, "
+            "or unset ADMIN_TOKEN to keep the admin closed."
+        )

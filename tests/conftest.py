@@ -16,7 +16,11 @@ from alembic import command
 from shop.cli import alembic_config
 from tests.support.processes import RedisServer
 from tests.support.receivers import SmtpSink, WarehouseReceiver
-from tests.support.stack import Stack
+from tests.support.stack import SECRET_KEY, Stack
+
+# Importing ``tasks`` (some tests do, for its constants) creates the app, which
+# refuses to start without SECRET_KEY: the test process gets the fixed test key.
+os.environ.setdefault("SECRET_KEY", SECRET_KEY)
 
 # The server that hosts the per-test databases (CI creates it; trust auth locally).
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

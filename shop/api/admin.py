@@ -9,6 +9,7 @@ import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from shop.api.admin_auth import failed_admin_auth_limit, record_failure
 from shop.api.errors import parse_body, request_body
 from shop.errors import RequestRejected
 from shop.extensions import services
@@ -19,6 +20,8 @@ from shop.services.queue_stats import queue_stats
 from shop.states import OrderStatus
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
+# Checked before require_admin_token: a client out of failed attempts gets 429, whatever it sends.
+failed_admin_auth_limit(bp)
 
 
 def token_is_valid(candidate: str) -> bool:
@@ -32,6 +35,7 @@ def require_admin_token() -> None:
         raise RequestRejected(403, "admin_disabled", "the admin API is closed: set ADMIN_TOKEN")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token_is_valid(token.strip()):
+        record_failure("bearer")
         raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>")
 
 

@@ -1,13 +1,10 @@
 """The admin pages: the dashboard, orders, one order's timeline, dead letters with replay, queues, products.
 
-Closed when ADMIN_TOKEN is unset; otherwise a login form puts a fingerprint of
-the token in the signed session, so changing ADMIN_TOKEN logs everyone out.
+Closed when ADMIN_TOKEN is unset; otherwise a login form starts an admin
+session (shop.web.admin_session: revocable, expiring, tied to the token).
 """
 
 from __future__ import annotations
-
-import hashlib
-import hmac
 
 from flask import (
     Blueprint,
@@ -17,20 +14,20 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from shop.api.admin import token_is_valid
+from shop.api.admin_auth import failed_admin_auth_limit, record_failure
 from shop.errors import Refused
 from shop.extensions import services
 from shop.services import admin
 from shop.services.dashboard import WINDOWS, dashboard, dead_letter_count
 from shop.services.queue_stats import queue_stats
 from shop.states import OrderStatus
-from shop.web import reads
+from shop.web import admin_session, reads
 from shop.web.admin_forms import product_update, worker_names
 from shop.web.charts import dashboard_charts
 from shop.web.forms import ActionForm, AdminLoginForm, ProductForm
@@ -38,17 +35,8 @@ from shop.web.shop_pages import local_path
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-SESSION_KEY = "admin"
 OPEN_ENDPOINTS = frozenset({"admin.login", "admin.login_submit"})
-
-
-def token_fingerprint() -> str:
-    token = current_app.config["ADMIN_TOKEN"].encode()
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), token, hashlib.sha256).hexdigest()
-
-
-def is_logged_in() -> bool:
-    return hmac.compare_digest(session.get(SESSION_KEY, ""), token_fingerprint())
+is_logged_in = admin_session.is_active
 
 
 @bp.before_request
@@ -85,21 +73,23 @@ def login() -> str:
 
 
 @bp.post("/login")
+@failed_admin_auth_limit
 def login_submit() -> tuple[str, int] | Response:
-    """Check the token; on success remember it in the session."""
+    """Check the token; on success start a fresh admin session."""
     form = AdminLoginForm()
     if form.validate_on_submit() and token_is_valid(form.token.data or ""):
-        session[SESSION_KEY] = token_fingerprint()
+        admin_session.start()
         return redirect(local_path(request.args.get("next"), url_for(".index")), 303)
+    record_failure("login form")
     form.token.errors = ["That token is not right."]
     return render_template("admin/login.html", form=form), 401
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Forget the login."""
+    """End the admin session, for this browser and any copy of its cookie."""
     if ActionForm().validate_on_submit():
-        session.pop(SESSION_KEY, None)
+        admin_session.end()
     return redirect(url_for(".login"), 303)
 
 

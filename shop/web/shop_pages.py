@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
@@ -26,10 +28,16 @@ bp = Blueprint("shop", __name__)
 PLACED_KEY = "placed"
 
 
+# Browsers drop tabs and newlines from a URL and read a backslash as "/": "/<TAB>/evil.example"
+# and "/\evil.example" both mean "//evil.example", another site.
+_NOT_IN_LOCAL_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def local_path(candidate: str | None, default: str) -> str:
     """``candidate`` if it is a path on this site (no open redirect), else ``default``."""
-    if candidate and candidate.startswith("/") and not candidate.startswith(("//", "/\\")):
-        return candidate
+    if candidate and candidate.startswith("/") and not candidate.startswith("//"):
+        if not _NOT_IN_LOCAL_PATH.search(candidate):
+            return candidate
     return default
 
 

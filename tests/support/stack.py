@@ -20,7 +20,9 @@ from shop.models import Product
 from tests.support.processes import CeleryWorker, wait_until
 from tests.support.receivers import WAREHOUSE_SECRET
 
-ADMIN_TOKEN = "test-admin-token"
+# start-up refuses an ADMIN_TOKEN under 32 characters, and needs a SECRET_KEY shared by every process.
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+SECRET_KEY = "test-secret-key-shared-by-every-process"
 _counter = itertools.count()
 
 
@@ -43,7 +45,7 @@ class Stack:
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SHOP_VAR_DIR": str(workdir / "var"),
-            "SECRET_KEY": "test-secret",
+            "SECRET_KEY": SECRET_KEY,
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "SIMULATED_LATENCY_SCALE": "0",
             "FAULTS": "",
