@@ -23,6 +23,30 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 QUEUES = "express,payments,orders,fulfilment"
 
 
+def gunicorn_command(app: str, port: int, workers: int, threads: int) -> list[str]:
+    """gunicorn as the bench runs a web app: gthread on loopback.
+
+    --no-control-socket: gunicorn >= 25.1 otherwise opens ~/.gunicorn/gunicorn.ctl, one path for
+    every instance of the user: a second gunicorn takes it over and stopping either deletes it.
+    Nothing here uses gunicornc, so no instance opens one.
+    """
+    return [
+        str(BIN / "gunicorn"),
+        app,
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+    ]
+
+
 def recreate_database(name: str) -> str:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -63,7 +87,7 @@ class Shop:
             "REDIS_URL": self.redis_url,
             "SHOP_VAR_DIR": str(self.workdir / "var"),
             "SECRET_KEY": "bench-secret",
-            "ADMIN_TOKEN": "bench-admin-token-0123456789abcdef",  # start-up wants 32+
+            "ADMIN_TOKEN": "bench-admin",
             "SIMULATED_LATENCY_SCALE": "0.01",
             "FAULTS": "",
             "SMTP_URL": "",
@@ -90,20 +114,7 @@ class Shop:
         self.port = free_port()
         self.web = self.procs.start(
             "gunicorn",
-            [
-                str(BIN / "gunicorn"),
-                "shop:create_app()",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "-w",
-                str(self.gunicorn_workers),
-                "-k",
-                "gthread",
-                "--threads",
-                str(self.gunicorn_threads),
-                "--log-level",
-                "warning",
-            ],
+            gunicorn_command("shop:create_app()", self.port, self.gunicorn_workers, self.gunicorn_threads),
             self.env,
         )
         wait_until(lambda: self.web.log_contains(b"") and http_ok(self.port), 60, what="gunicorn")

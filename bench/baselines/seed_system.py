@@ -15,8 +15,8 @@ import psycopg
 
 from bench.baseline_system import Baseline
 from bench.loadgen import SKUS, HttpClient, closed_loop, order_payload
-from bench.processes import BIN, Proc
-from bench.stack import drop_database, http_ok, recreate_database
+from bench.processes import Proc
+from bench.stack import drop_database, gunicorn_command, http_ok, recreate_database
 from tests.support.waiting import free_port, wait_until
 
 NAME = "seed_app"
@@ -62,20 +62,9 @@ class SeedApp(Baseline):
         port = free_port()
         self.web = self.procs.start(
             f"{NAME}-gunicorn",
-            [
-                str(BIN / "gunicorn"),
-                "bench.baselines.seed_app:create_app()",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(self.gunicorn_workers),
-                "-k",
-                "gthread",
-                "--threads",
-                str(self.gunicorn_threads),
-                "--log-level",
-                "warning",
-            ],
+            gunicorn_command(
+                "bench.baselines.seed_app:create_app()", port, self.gunicorn_workers, self.gunicorn_threads
+            ),
             self.env,
         )
         wait_until(
