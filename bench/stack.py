@@ -87,7 +87,7 @@ class Shop:
             "REDIS_URL": self.redis_url,
             "SHOP_VAR_DIR": str(self.workdir / "var"),
             "SECRET_KEY": "bench-secret",
-            "ADMIN_TOKEN": "bench-admin",
+            "ADMIN_TOKEN": "bench-admin-token-0123456789abcdef",  # start-up wants 32+
             "SIMULATED_LATENCY_SCALE": "0.01",
             "FAULTS": "",
             "SMTP_URL": "",
