@@ -81,4 +81,11 @@ cat <<MSG
   Ctrl-C stops everything.
 
 MSG
-exec honcho start -f "$procfile" -d "$PWD"
+# Ctrl-C reaches honcho and every process it started (one foreground process
+# group); honcho stops them all and exits 130. That is how a person ends
+# `make run`, not a failure: exit 0 then, and keep any other status.
+trap ':' INT
+status=0
+honcho start -f "$procfile" -d "$PWD" || status=$?
+[ "$status" -ne 130 ] || status=0
+exit "$status"
