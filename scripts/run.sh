@@ -10,6 +10,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 # Credentials: generated once, kept under var/ (0600, never in the repository).
 . scripts/local-secrets.sh var
+# The bearer token of GET /metrics (closed without one), kept like the others.
+[ -s var/metrics-token ] || (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > var/metrics-token)
+export METRICS_TOKEN=${METRICS_TOKEN:-$(cat var/metrics-token)}
 export SHOP_PORT=${SHOP_PORT:-5000}
 export FLOWER_PORT=${FLOWER_PORT:-5555}
 export FLOWER_URL=${FLOWER_URL:-http://127.0.0.1:$FLOWER_PORT}
@@ -76,6 +79,7 @@ cat <<MSG
   shop     http://127.0.0.1:$SHOP_PORT/
   admin    http://127.0.0.1:$SHOP_PORT/admin        token: $ADMIN_TOKEN
   Flower   http://127.0.0.1:$FLOWER_PORT/           user: admin  password: $ADMIN_TOKEN
+  metrics  curl -H "Authorization: Bearer $METRICS_TOKEN" http://127.0.0.1:$SHOP_PORT/metrics
   API      curl -X POST http://127.0.0.1:$SHOP_PORT/orders -H 'Content-Type: application/json' -d @docs/example-order.json
 
   Ctrl-C stops everything.

@@ -47,6 +47,9 @@ def from_environment() -> dict[str, Any]:
         "ADMIN_SESSION_MAX_AGE_SECONDS": _float("ADMIN_SESSION_MAX_AGE_SECONDS", 8 * 3600.0),
         "ADMIN_SESSION_IDLE_SECONDS": _float("ADMIN_SESSION_IDLE_SECONDS", 30 * 60.0),
         "ADMIN_AUTH_FAILURES_PER_MINUTE": int(_float("ADMIN_AUTH_FAILURES_PER_MINUTE", 5)),
+        # Bearer token for GET /metrics; unset: /metrics is closed (403), like the admin.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        "METRICS_CACHE_SECONDS": _float("METRICS_CACHE_SECONDS", 5.0),
         "SIMULATED_LATENCY_SCALE": _float("SIMULATED_LATENCY_SCALE", 1.0),
         "FAULTS": os.environ.get("FAULTS", ""),
         "SMTP_URL": os.environ.get("SMTP_URL", ""),

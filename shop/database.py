@@ -17,13 +17,16 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
+    """The engine for ``url``. ``hide_parameters``: a failing statement's message (logged,
+    kept as a step's last_error, shown to operators) never carries the values bound to it
+    — emails, addresses, tokens — only the SQL text."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Workers and web write concurrently: WAL plus a generous busy timeout
         # turns SQLite's "database is locked" into a short wait.
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -44,7 +47,7 @@ def make_engine(url: str) -> Engine:
     # No pool_pre_ping: it costs a round trip per transaction (several per step).
     # A connection broken by a database restart fails its statement instead,
     # the pool drops it, and the step retries like after any transient error.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, hide_parameters=True)
 
 
 class Database:

@@ -1,9 +1,14 @@
 """GET /metrics in Prometheus text format, computed at scrape time from shared stores.
 
-Under gunicorn a scrape lands on any one of several processes, so nothing here
+The endpoint needs ``Authorization: Bearer $METRICS_TOKEN`` (closed with 403
+when no token is configured) and reuses its rendered page for
+METRICS_CACHE_SECONDS, so scrapes cannot be turned into database load.
+
+Under gunicorn a scrape lands on any one of several processes, so no metric
 lives in process memory: a custom collector reads the database (orders, steps,
 dead letters, outbox, scheduled jobs) and Redis (queue depths, worker-side
-counters, heartbeats) on every scrape, and any process answers the same.
+counters, heartbeats) when the cached page expires, and any process answers the
+same (each at most METRICS_CACHE_SECONDS old).
 
 Worker-side observations — step outcomes, retries, durations — are counters in
 Redis, added to by ``tasks.monitoring`` at the end of every step task (one
@@ -16,15 +21,17 @@ what the worker is busy with.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import cast
 
 import redis
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -36,6 +43,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from shop.database import Database
+from shop.errors import RequestRejected
 from shop.extensions import services
 from shop.integrations import broker
 from shop.models import Order, OutboxMessage, ScheduledJob, StepRun, utcnow
@@ -211,11 +219,51 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class ScrapeCache:
+    """The last rendered page of this process, reused for ``ttl`` seconds.
+
+    A scrape costs five aggregate queries and a dozen Redis round trips; without
+    this, a flood of scrapes (a misconfigured Prometheus, a script) would put
+    that load on the database once per request. With it, each process renders
+    at most once per ``ttl``: concurrent scrapes wait on the lock for the one
+    render instead of each running their own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._page = b""
+        self._expires_at = 0.0
+
+    def page(self, ttl: float, render: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._expires_at:
+                self._page = render()
+                self._expires_at = now + ttl
+            return self._page
+
+
+def require_metrics_token() -> None:
+    """Metrics name queues, workers and volumes: closed without METRICS_TOKEN, like the admin."""
+    expected = current_app.config.get("METRICS_TOKEN") or ""
+    if not expected:
+        raise RequestRejected(403, "metrics_disabled", "/metrics is closed: set METRICS_TOKEN")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <METRICS_TOKEN>")
+
+
 def register_metrics(app: Flask) -> None:
-    @app.get("/metrics")
-    def metrics() -> Response:
-        """Prometheus metrics, read from the ledger and Redis at scrape time."""
+    cache = ScrapeCache()
+
+    def render() -> bytes:
         svc = services()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ShopCollector(svc.db, svc.redis, current_app.config["CELERY_BROKER_URL"]))
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return bytes(generate_latest(registry))
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus metrics, read from the ledger and Redis, at most once per METRICS_CACHE_SECONDS."""
+        require_metrics_token()
+        page = cache.page(float(current_app.config.get("METRICS_CACHE_SECONDS", 5.0)), render)
+        return Response(page, mimetype=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 from shop.countries import known_country
 from shop.free_text import LongText, OptionalText, ShortText, Text
 from shop.integrations.payment import TEST_TOKENS
+from shop.public_errors import PublicErrorCode
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 PaymentToken = Literal[TEST_TOKENS]  # type: ignore[valid-type]
@@ -71,11 +72,18 @@ class OrderAccepted(BaseModel):
     status_url: str
 
 
+class StepError(BaseModel):
+    """A step's failure as the public may see it: a code from shop.public_errors and its message."""
+
+    code: PublicErrorCode
+    message: str
+
+
 class StepView(BaseModel):
     name: str
     status: str
     attempts: int
-    error: str | None
+    error: StepError | None
     started_at: datetime | None
     finished_at: datetime | None
 
@@ -97,12 +105,25 @@ class LineView(BaseModel):
     total_cents: int
 
 
+class PublicCustomer(BaseModel):
+    """Only the masked email: the full name stays for the admin."""
+
+    email: str
+
+
+class PublicAddress(BaseModel):
+    """Where the order goes, coarsely: no street, no postal code, no recipient."""
+
+    city: str
+    country: str
+
+
 class OrderView(BaseModel):
     order_id: str
     status: str
     failure_reason: str | None
-    customer: dict[str, str]
-    shipping_address: dict[str, Any]
+    customer: PublicCustomer
+    shipping_address: PublicAddress
     priority: str
     lines: list[LineView]
     total_cents: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from shop.api.admin_auth import failed_admin_auth_limit, record_failure
 from shop.api.errors import parse_body, request_body
@@ -22,6 +22,8 @@ from shop.states import OrderStatus
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 # Checked before require_admin_token: a client out of failed attempts gets 429, whatever it sends.
 failed_admin_auth_limit(bp)
+
+MAX_SEARCH_LENGTH = 254  # the longest email address; an order id is shorter
 
 
 def token_is_valid(candidate: str) -> bool:
@@ -39,14 +41,38 @@ def require_admin_token() -> None:
         raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>")
 
 
-@bp.get("/orders")
-def orders() -> Response:
-    """Recent orders, optionally filtered by status or searched by id or email."""
-    status = request.args.get("status")
+def int_arg(name: str) -> int | None:
+    """An optional integer query parameter; anything else is a 422 (out-of-range values are clamped later)."""
+    raw = request.args.get(name, "")
+    if not raw.strip():
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise RequestRejected(422, "validation_error", f"{name} must be an integer", [{"loc": [name]}]) from None
+
+
+def order_list_args() -> tuple[str | None, str | None, int | None, int | None]:
+    """status, q, limit and offset of an order list request, checked."""
+    status = request.args.get("status") or None
     if status and status not in set(OrderStatus):
         raise RequestRejected(422, "invalid_status", f"status must be one of {sorted(OrderStatus)}")
-    rows = admin.list_orders(services(), status, request.args.get("q"), request.args.get("limit", 100, type=int))
-    return jsonify(
+    search = request.args.get("q", "").strip() or None
+    if search and len(search) > MAX_SEARCH_LENGTH:
+        raise RequestRejected(
+            422, "validation_error", f"q is longer than {MAX_SEARCH_LENGTH} characters", [{"loc": ["q"]}]
+        )
+    return status, search, int_arg("limit"), int_arg("offset")
+
+
+@bp.get("/orders")
+def orders() -> Response:
+    """Recent orders, one page, optionally filtered by status or searched by id or email.
+
+    The body stays a JSON list; a ``Link: <…>; rel="next"`` header points at the next page."""
+    status, search, limit, offset = order_list_args()
+    page = admin.list_orders(services(), status, search, limit, offset)
+    response = jsonify(
         [
             {
                 "order_id": o.id,
@@ -57,9 +83,13 @@ def orders() -> Response:
                 "total_cents": o.total_cents,
                 "created_at": o.created_at.isoformat(),
             }
-            for o in rows
+            for o in page.orders
         ]
     )
+    if page.has_more:
+        after = url_for(".orders", status=status, q=search, limit=page.limit, offset=page.offset + page.limit)
+        response.headers["Link"] = f'<{after}>; rel="next"'
+    return response
 
 
 @bp.get("/dead-letters")

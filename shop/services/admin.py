@@ -38,16 +38,51 @@ class DeadLetter:
         }
 
 
+# A page of the admin order list. The cap keeps one request from loading the whole table.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_OFFSET = 1_000_000_000  # beyond any real table; larger values overflow the databases' integers
+LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+def page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
+    """``limit`` clamped to 1..MAX_PAGE_SIZE (default DEFAULT_PAGE_SIZE), ``offset`` to 0..MAX_OFFSET."""
+    limit = DEFAULT_PAGE_SIZE if limit is None else min(max(limit, 1), MAX_PAGE_SIZE)
+    return limit, min(max(offset or 0, 0), MAX_OFFSET)
+
+
+def escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern: ``%`` and ``_`` are not wildcards."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
 def list_orders(
-    svc: ShopServices, status: str | None = None, search: str | None = None, limit: int = 100
-) -> list[Order]:
-    query = select(Order).order_by(Order.created_at.desc()).limit(limit)
+    svc: ShopServices,
+    status: str | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> OrderPage:
+    """Newest first, one page; searched by exact order id or a literal part of the email."""
+    limit, offset = page_bounds(limit, offset)
+    # The id breaks ties between orders placed in the same instant, so pages never overlap.
+    query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1).offset(offset)
     if status:
         query = query.where(Order.status == status)
     if search:
-        query = query.where(or_(Order.id == search, Order.customer_email.ilike(f"%{search}%")))
+        pattern = f"%{escape_like(search)}%"
+        query = query.where(or_(Order.id == search, Order.customer_email.ilike(pattern, escape=LIKE_ESCAPE)))
     with svc.db.begin() as session:
-        return list(session.scalars(query))
+        rows = list(session.scalars(query))
+    return OrderPage(rows[:limit], limit, offset, has_more=len(rows) > limit)
 
 
 def list_dead_letters(svc: ShopServices) -> list[DeadLetter]:

@@ -7,8 +7,18 @@ from sqlalchemy.orm import selectinload
 
 from shop.database import Database
 from shop.errors import NotFound
-from shop.models import Order, Product
-from shop.schemas import LineView, OrderStatusView, OrderView, ProductView, StepView
+from shop.models import Order, Product, StepRun
+from shop.public_errors import PUBLIC_MESSAGES, public_step_error
+from shop.schemas import (
+    LineView,
+    OrderStatusView,
+    OrderView,
+    ProductView,
+    PublicAddress,
+    PublicCustomer,
+    StepError,
+    StepView,
+)
 from shop.states import OrderStatus, Step, StepStatus
 
 _PROCESSING_STATUS = {
@@ -49,7 +59,7 @@ def order_status(db: Database, order_id: str) -> OrderStatusView:
                 name=s.step,
                 status=s.status,
                 attempts=s.attempts,
-                error=s.last_error,
+                error=_public_error(s, order.failure_reason),
                 started_at=s.started_at,
                 finished_at=s.finished_at,
             )
@@ -58,12 +68,19 @@ def order_status(db: Database, order_id: str) -> OrderStatusView:
     )
 
 
+def _public_error(step: StepRun, failure_reason: str | None) -> StepError | None:
+    # Never the raw last_error: it can quote SMTP replies, hosts or SQL (the admin keeps it).
+    code = public_step_error(step.step, step.status, step.last_error, failure_reason)
+    return StepError(code=code, message=PUBLIC_MESSAGES[code]) if code else None
+
+
 def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
 
 
 def order_detail(db: Database, order_id: str) -> OrderView:
+    """The order as anyone holding its id sees it: no full name, no street address."""
     order = _order(db, order_id, with_lines=True)
     # The invoice step records its file in the same transaction as its success.
     has_invoice = any(s.step == Step.INVOICE and s.status == StepStatus.SUCCEEDED for s in order.steps)
@@ -71,8 +88,10 @@ def order_detail(db: Database, order_id: str) -> OrderView:
         order_id=order.id,
         status=order.status,
         failure_reason=order.failure_reason,
-        customer={"name": order.customer_name, "email": mask_email(order.customer_email)},
-        shipping_address=order.shipping_address,
+        customer=PublicCustomer(email=mask_email(order.customer_email)),
+        shipping_address=PublicAddress(
+            city=order.shipping_address.get("city", ""), country=order.shipping_address.get("country", "")
+        ),
         priority=order.priority,
         lines=[
             LineView(

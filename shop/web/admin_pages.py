@@ -19,7 +19,7 @@ from flask import (
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from shop.api.admin import token_is_valid
+from shop.api.admin import order_list_args, token_is_valid
 from shop.api.admin_auth import failed_admin_auth_limit, record_failure
 from shop.errors import Refused
 from shop.extensions import services
@@ -113,11 +113,12 @@ def dashboard_fragment() -> str:
 
 @bp.get("/orders")
 def orders() -> str:
-    """Recent orders, filtered by status and searched by order id or email."""
-    status = request.args.get("status") or None
-    search = (request.args.get("q") or "").strip() or None
-    rows = admin.list_orders(services(), status if status in set(OrderStatus) else None, search)
-    return render_template("admin/orders.html", orders=rows, status=status, q=search or "", statuses=list(OrderStatus))
+    """Recent orders, one page at a time, filtered by status and searched by order id or email."""
+    status, search, limit, offset = order_list_args()
+    page = admin.list_orders(services(), status, search, limit, offset)
+    return render_template(
+        "admin/orders.html", orders=page.orders, page=page, status=status, q=search or "", statuses=list(OrderStatus)
+    )
 
 
 @bp.get("/orders/<order_id>")

@@ -38,6 +38,7 @@ def ops_stack(
         workdir,
         SMTP_URL=smtp.url,
         WAREHOUSE_URL=warehouse.url,
+        METRICS_CACHE_SECONDS="0",  # these tests compare each scrape with the database at that moment
     ) as s:
         s.start_worker()
         yield s
@@ -58,7 +59,7 @@ def metric(samples: dict, name: str, **labels: str) -> float:  # type: ignore[ty
 
 
 def test_metrics_count_orders_steps_and_worker_health(ops_stack: Stack) -> None:
-    before = scrape(ops_stack.client.get("/metrics").get_data(as_text=True))
+    before = scrape(ops_stack.client.get("/metrics", headers=ops_stack.metrics_headers()).get_data(as_text=True))
     sku = ops_stack.add_product(stock=10)
     placed = [ops_stack.place(order_payload((sku, 1)))["order_id"] for _ in range(2)]
     declined = ops_stack.place(order_payload((sku, 1), token="tok_chargeDeclined"))["order_id"]
@@ -68,7 +69,7 @@ def test_metrics_count_orders_steps_and_worker_health(ops_stack: Stack) -> None:
 
     def settled() -> dict | None:  # type: ignore[type-arg]
         # Outcome counters are written just after the task returns: wait for the last one.
-        now = scrape(ops_stack.client.get("/metrics").get_data(as_text=True))
+        now = scrape(ops_stack.client.get("/metrics", headers=ops_stack.metrics_headers()).get_data(as_text=True))
 
         def grew(outcome: str, step: str) -> float:
             key = {"step": step, "outcome": outcome}
@@ -128,13 +129,14 @@ def test_every_gunicorn_process_answers_the_same_metrics(ops_stack: Stack) -> No
 
         def answers() -> bool:
             try:
-                return requests.get(url, timeout=60).status_code == 200
+                return requests.get(url, timeout=60, headers=ops_stack.metrics_headers()).status_code == 200
             except requests.ConnectionError:
                 return False
 
         wait_until(answers, 30, 0.2, "gunicorn to answer")
         # A generous timeout: the other processes may still be importing the app.
-        pages = [scrape(requests.get(url, timeout=60, headers={"Connection": "close"}).text) for _ in range(9)]
+        headers = {"Connection": "close", **ops_stack.metrics_headers()}
+        pages = [scrape(requests.get(url, timeout=60, headers=headers).text) for _ in range(9)]
         completed = {metric(p, "shop_orders", status="completed") for p in pages}
         assert completed == {ops_stack.scalar("SELECT count(*) FROM orders WHERE status = 'completed'")}
         assert len({metric(p, "shop_step_outcomes_total", step="inventory", outcome="succeeded") for p in pages}) == 1

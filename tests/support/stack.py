@@ -22,6 +22,7 @@ from tests.support.receivers import WAREHOUSE_SECRET
 
 # start-up refuses an ADMIN_TOKEN under 32 characters, and needs a SECRET_KEY shared by every process.
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+METRICS_TOKEN = "test-metrics-token"
 SECRET_KEY = "test-secret-key-shared-by-every-process"
 _counter = itertools.count()
 
@@ -47,6 +48,7 @@ class Stack:
             "SHOP_VAR_DIR": str(workdir / "var"),
             "SECRET_KEY": SECRET_KEY,
             "ADMIN_TOKEN": ADMIN_TOKEN,
+            "METRICS_TOKEN": METRICS_TOKEN,
             "SIMULATED_LATENCY_SCALE": "0",
             "FAULTS": "",
             "SMTP_URL": "",
@@ -93,6 +95,9 @@ class Stack:
 
     def admin_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def metrics_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
     def start_worker(self, wait: bool = True, **kwargs: Any) -> CeleryWorker:
         env_overrides = kwargs.pop("env", {})
