@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # `make run`: the whole shop on this machine — web, worker and Flower (no beat:
 # maintenance runs inside the workers) —
-# with SQLite under var/ unless DATABASE_URL says otherwise, and the Redis at
+# with SQLite under SHOP_VAR_DIR (var/) unless DATABASE_URL says otherwise, and the Redis at
 # REDIS_URL, or a private redis-server on a free port when none answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p var
+var=${SHOP_VAR_DIR:-var}  # the app keeps its SQLite file, mail and invoices there too
+mkdir -p "$var"
 export PATH="$PWD/.venv/bin:$PATH"
 
-# Credentials: generated once, kept under var/ (0600, never in the repository).
-. scripts/local-secrets.sh var
+# Credentials: generated once, kept under $var (0600, never in the repository).
+. scripts/local-secrets.sh "$var"
 # The bearer token of GET /metrics (closed without one), kept like the others.
-[ -s var/metrics-token ] || (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > var/metrics-token)
-export METRICS_TOKEN=${METRICS_TOKEN:-$(cat var/metrics-token)}
+[ -s "$var/metrics-token" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$var/metrics-token")
+export METRICS_TOKEN=${METRICS_TOKEN:-$(cat "$var/metrics-token")}
 export SHOP_PORT=${SHOP_PORT:-5000}
 export FLOWER_PORT=${FLOWER_PORT:-5555}
 export FLOWER_URL=${FLOWER_URL:-http://127.0.0.1:$FLOWER_PORT}
+# Links in emails follow the port this shop really listens on.
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$SHOP_PORT}
 
 redis_answers() { python3 - "$1" <<'PY'
 import sys, redis
@@ -40,7 +43,7 @@ if [ ${#fonts[@]} -gt 0 ]; then
   fi
 fi
 
-procfile=var/Procfile
+procfile=$var/Procfile
 : > "$procfile"
 REDIS_URL=${REDIS_URL:-redis://localhost:6379/0}
 if redis_answers "$REDIS_URL"; then
@@ -57,9 +60,10 @@ else
     fi
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p var/redis
+  redis_dir=$(cd "$var" && pwd)/redis
+  mkdir -p "$redis_dir"
   # appendonly: accepted work in the queues survives a restart of this Redis.
-  echo "redis: redis-server --port $port --bind 127.0.0.1 --dir $PWD/var/redis --appendonly yes --save ''" >> "$procfile"
+  echo "redis: redis-server --port $port --bind 127.0.0.1 --dir $redis_dir --appendonly yes --save ''" >> "$procfile"
   REDIS_URL=redis://127.0.0.1:$port/0
   echo "starting a private redis-server at $REDIS_URL"
 fi
