@@ -58,6 +58,14 @@ def from_environment() -> dict[str, Any]:
         "INVOICE_FONT": os.environ.get("INVOICE_FONT", ""),
         "INVOICE_BOLD_FONT": os.environ.get("INVOICE_BOLD_FONT", ""),
         "INVOICE_FALLBACK_FONT": os.environ.get("INVOICE_FALLBACK_FONT", ""),
+        # The invoice's seller, tax and number (shop/integrations/invoices.py, README's table).
+        "SELLER_NAME": os.environ.get("SELLER_NAME", "Example Shop Ltd"),
+        "SELLER_ADDRESS": os.environ.get("SELLER_ADDRESS", "1 Example Street|London N1 9GU|United Kingdom"),
+        "SELLER_VAT_ID": os.environ.get("SELLER_VAT_ID", ""),
+        # 0 until the operator says otherwise: the shop cannot know its jurisdiction,
+        # and a made-up rate would misstate the tax owed on a legal document.
+        "TAX_RATE_PERCENT": os.environ.get("TAX_RATE_PERCENT", "0"),
+        "INVOICE_PREFIX": os.environ.get("INVOICE_PREFIX", "INV-"),
         "WAREHOUSE_URL": os.environ.get("WAREHOUSE_URL", ""),
         "WAREHOUSE_SECRET": os.environ.get("WAREHOUSE_SECRET", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "shop@example.com"),

@@ -14,7 +14,7 @@ from shop.database import Database
 from shop.dispatch import CeleryPublisher, Publisher
 from shop.integrations.circuit_breaker import BreakerGuardedGateway, CircuitBreaker
 from shop.integrations.faults import Simulation
-from shop.integrations.invoices import InvoiceFonts
+from shop.integrations.invoices import InvoiceFonts, InvoiceSettings
 from shop.integrations.mailer import Mailer, make_mailer
 from shop.integrations.payment import PaymentGateway, SimulatedGateway
 from shop.integrations.rate_limit import RateLimitedWarehouse, TokenBucket
@@ -31,6 +31,7 @@ class ShopServices:
     simulation: Simulation
     invoice_dir: str
     invoice_fonts: InvoiceFonts
+    invoice_settings: InvoiceSettings
     mail_from: str
     # The site's address as shoppers reach it: links in emails are absolute.
     public_base_url: str
@@ -52,6 +53,7 @@ class ShopServices:
             simulation=Simulation.from_config(config["SIMULATED_LATENCY_SCALE"], config["FAULTS"]),
             invoice_dir=config["INVOICE_DIR"],
             invoice_fonts=InvoiceFonts.from_config(config),
+            invoice_settings=InvoiceSettings.from_config(config),
             mail_from=config["MAIL_FROM"],
             public_base_url=config["PUBLIC_BASE_URL"],
             redis=shared,

@@ -81,6 +81,7 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_status_updated", "status", "updated_at"),
         Index("ix_orders_status_lease", "status", "lease_expires_at"),
+        UniqueConstraint("invoice_number", name="uq_orders_invoice_number"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_order_id)
@@ -102,6 +103,10 @@ class Order(Base):
     dispatch_queue: Mapped[str] = mapped_column(String(32), default="orders")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Issued once, by the checkpoint that starts the invoice step (InvoiceCounter):
+    # null until the order is paid; a declined or cancelled order takes none.
+    invoice_number: Mapped[int | None] = mapped_column(Integer)
+    invoiced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -251,6 +256,17 @@ class ScheduledJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class InvoiceCounter(Base):
+    """The shop's next invoice number: one row per series, moved only in the
+    transaction that gives an order its number, so numbers have no gaps."""
+
+    __tablename__ = "invoice_counters"
+    __table_args__ = (CheckConstraint("next_number >= 1", name="next_number_positive"),)
+
+    shop: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_number: Mapped[int] = mapped_column(Integer)
+
+
 def table_of(model: type[Base]) -> Table:
     """The model's Core table, typed: for the statements built without the ORM."""
     return cast(Table, model.__table__)
@@ -258,6 +274,7 @@ def table_of(model: type[Base]) -> Table:
 
 __all__ = [
     "Base",
+    "InvoiceCounter",
     "Order",
     "OrderLine",
     "OutboxMessage",

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shop.database import insert_ignoring_duplicates
+from shop.errors import PermanentError
 from shop.extensions import ShopServices
 from shop.integrations.invoices import write_invoice
 from shop.models import Order, SideEffect
@@ -61,7 +62,11 @@ def send_confirmation(svc: ShopServices, order: Order) -> EffectRecord:
 
 def create_invoice(svc: ShopServices, order: Order) -> EffectRecord:
     # One file per order under a fixed name: a rerun rewrites it, never adds one.
-    path = write_invoice(svc.invoice_dir, order, svc.invoice_fonts)
+    # Its number was issued by the checkpoint that started this step, so a rerun
+    # prints the same one; an invoice without it would be no invoice at all.
+    if order.invoice_number is None:
+        raise PermanentError(f"order {order.id} has no invoice number")
+    path = write_invoice(svc.invoice_dir, order, svc.invoice_fonts, svc.invoice_settings)
     return {"key": effect_key(order.id, Step.INVOICE), "order_id": order.id, "kind": "invoice", "detail": str(path)}
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from shop.database import rowcount
 from shop.models import Order, StepRun, new_uuid, table_of
+from shop.pipeline import invoice_numbers
 from shop.states import (
     ACTIVE_ORDER_STATUSES,
     STARTABLE_STEP_STATUSES,
@@ -108,6 +109,14 @@ _RENEW = (
     .where(*_lease_is(bindparam("b_token")))
     .values(lease_expires_at=bindparam("b_until"), updated_at=bindparam("b_now"))
 )
+# The fence of the checkpoint that starts the invoice step: it also gives the
+# order its invoice number (shop/pipeline/invoice_numbers.py), in the same statement.
+_RENEW_NUMBERING = (
+    update(orders)
+    .where(*_lease_is(bindparam("b_token")))
+    .values(lease_expires_at=bindparam("b_until"), updated_at=bindparam("b_now"), **invoice_numbers.TAKE_NUMBER)
+    .returning(orders.c.invoice_number)
+)
 _COMPLETE = (
     update(orders)
     .where(
@@ -136,6 +145,15 @@ def renew(session: Session, lease: Lease, now: datetime, seconds: float) -> None
     params = {"b_order": lease.order_id, "b_token": lease.token, "b_now": now}
     if rowcount(session.execute(_RENEW, {**params, "b_until": now + timedelta(seconds=seconds)})) != 1:
         raise LeaseLost(lease.order_id)
+
+
+def renew_and_number_invoice(session: Session, lease: Lease, now: datetime, seconds: float) -> int:
+    """``renew``, and the order's invoice number: taken now unless the order has one."""
+    params = {"b_order": lease.order_id, "b_token": lease.token, "b_now": now}
+    row = session.execute(_RENEW_NUMBERING, {**params, "b_until": now + timedelta(seconds=seconds)}).first()
+    if row is None:
+        raise LeaseLost(lease.order_id)
+    return invoice_numbers.move_counter(session, lease.order_id, now, row[0])
 
 
 def release(session: Session, lease: Lease, now: datetime, wake_at: datetime | None, queue: str) -> None:

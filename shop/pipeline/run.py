@@ -37,7 +37,7 @@ from shop.integrations.invoices import render_invoice
 from shop.logs import bound
 from shop.metrics import record_step_runs
 from shop.models import Order, new_uuid, utcnow
-from shop.pipeline import budget, effects, ledger, reactions
+from shop.pipeline import budget, effects, invoice_numbers, ledger, reactions
 from shop.services.notifications import confirmation_email
 from shop.services.outbox import publish_outbox
 from shop.states import FANOUT, PHASES, STEPS, OrderStatus, Step, StepStatus
@@ -215,6 +215,7 @@ class _Driver:
         if start:
             for step, attempts in ledger.advance(session, lease, now, begin=start).items():
                 rows[step].status, rows[step].attempts = StepStatus.RUNNING, attempts
+            _number_invoice(session, order, start, now)
             return start
         self._release(session, lease, order, now)
         return []
@@ -241,6 +242,7 @@ class _Driver:
             self._release(session, lease, order, now)
             return []
         row.status, row.attempts = StepStatus.RUNNING, ledger.advance(session, lease, now, begin=[mine])[mine]
+        _number_invoice(session, order, [mine], now)
         return [mine]
 
     def _dead_letter_exhausted(self, session: Session, order: Order, exhausted: list[Step], now: datetime) -> None:
@@ -359,6 +361,10 @@ class _Driver:
                 begin = after.inline if self.slow_step is None and not after.finished else []
                 if after.finished:
                     ledger.complete(session, lease, now)
+                elif _needs_invoice_number(order, begin):
+                    # Paid: the fence also numbers the invoice, committed with this checkpoint.
+                    number = ledger.renew_and_number_invoice(session, lease, now, lease_seconds(*begin))
+                    _numbered(order, number, now)
                 else:
                     ledger.renew(session, lease, now, lease_seconds(*begin) if begin else lease_seconds(*STEPS))
                 if inventory is not None:
@@ -442,6 +448,23 @@ def _retry_delay(step: Step, attempt: int, exc: BaseException | None) -> float:
     if retry_after:
         delay = max(delay, min(retry_after, STEP_POLICY[step].backoff_cap))
     return delay
+
+
+def _needs_invoice_number(order: Order, begin: list[Step]) -> bool:
+    return Step.INVOICE in begin and order.invoice_number is None
+
+
+def _numbered(order: Order, number: int, now: datetime) -> None:
+    """The run's (detached) view of the order gets the number the database now holds."""
+    order.invoice_number = number
+    order.invoiced_at = order.invoiced_at or now
+
+
+def _number_invoice(session: Session, order: Order, begun: list[Step], now: datetime) -> None:
+    """The invoice step begins in a transaction whose fence took no number (a
+    continuation after a slow payment; an order invoiced before numbers existed)."""
+    if _needs_invoice_number(order, begun):
+        _numbered(order, invoice_numbers.take_number(session, order.id, now), now)
 
 
 def _continuation(order: Order) -> TaskMessage:
