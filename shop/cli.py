@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def dead_letters_list() -> None:
 def dead_letters_replay(step_run_id: int) -> None:
     """Dispatch dead-lettered step STEP_RUN_ID again."""
     try:
-        replayed = admin.replay_dead_letter(services(), step_run_id)
+        replayed = admin.replay_dead_letter(services(), step_run_id, f"cli ({getpass.getuser()})")
     except Refused as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"replayed {replayed.step} of order {replayed.order_id}")

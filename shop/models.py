@@ -267,6 +267,27 @@ class InvoiceCounter(Base):
     next_number: Mapped[int] = mapped_column(Integer)
 
 
+class OrderEvent(Base):
+    """What happened to an order off the happy path: a failed attempt, a dead letter,
+    an operator's replay, cancel or refund, with who did it and when.
+
+    Written only on failures and operator actions, in the transaction of the
+    ledger write it describes (``shop.services.history``): a smooth order has none.
+    """
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index("ix_order_events_order_at", "order_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
+    step: Mapped[str | None] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+
 def table_of(model: type[Base]) -> Table:
     """The model's Core table, typed: for the statements built without the ORM."""
     return cast(Table, model.__table__)
@@ -276,6 +297,7 @@ __all__ = [
     "Base",
     "InvoiceCounter",
     "Order",
+    "OrderEvent",
     "OrderLine",
     "OutboxMessage",
     "PaymentCharge",

@@ -17,6 +17,7 @@ from shop.schemas import ProductUpdate, ProductView
 from shop.services import admin
 from shop.services import dashboard as dashboard_service
 from shop.services.queue_stats import queue_stats
+from shop.services.refunds import refund_order
 from shop.states import OrderStatus
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
@@ -101,8 +102,28 @@ def dead_letters() -> Response:
 @bp.post("/dead-letters/<int:step_run_id>/replay")
 def replay(step_run_id: int) -> tuple[Response, int]:
     """Dispatch a dead-lettered step again with a fresh retry budget."""
-    replayed = admin.replay_dead_letter(services(), step_run_id)
+    replayed = admin.replay_dead_letter(services(), step_run_id, bearer_actor())
     return jsonify({"replayed": replayed.as_json()}), 202
+
+
+@bp.post("/orders/<order_id>/refund")
+def refund(order_id: str) -> Response:
+    """Refund a completed order in full: 200 (also when already refunded), 404, or 409 ``not_refundable``."""
+    result = refund_order(services(), order_id, bearer_actor())
+    return jsonify(
+        {
+            "order_id": result.order_id,
+            "status": result.status,
+            "refund": {"amount_cents": result.amount_cents, "currency": result.currency},
+            "already_refunded": result.already,
+        }
+    )
+
+
+def bearer_actor() -> str:
+    """Who acts, for the order's history. ADMIN_TOKEN is shared and names no one:
+    what is known is that the bearer token was used, and from which address."""
+    return f"admin-api ({request.remote_addr or 'unknown address'})"
 
 
 @bp.get("/queues")

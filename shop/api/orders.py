@@ -104,5 +104,5 @@ def order_invoice(order_id: str) -> Response:
 @order_writes_limit
 def cancel(order_id: str) -> Response:
     """Cancel before shipment: 200 (also when already cancelled), 404, or 409 once shipped."""
-    result = cancel_order(services(), order_id)
+    result = cancel_order(services(), order_id, f"customer via API ({request.remote_addr or 'unknown address'})")
     return jsonify({"order_id": result.order_id, "status": result.status, "refund": result.refund})

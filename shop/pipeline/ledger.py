@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, joinedload
 from shop.database import rowcount
 from shop.models import Order, StepRun, new_uuid, table_of
 from shop.pipeline import invoice_numbers
+from shop.services import history
+from shop.services.history import EventKind
 from shop.states import (
     ACTIVE_ORDER_STATUSES,
     STARTABLE_STEP_STATUSES,
@@ -256,7 +258,7 @@ def schedule_retry(
 ) -> None:
     """The attempt failed and may be retried from ``due_at`` on, by the slow-path
     task ``task_id``: any other copy of a slow-path message for the step is stale."""
-    _update_running(
+    retrying = _update_running(
         session,
         order_id,
         step,
@@ -266,6 +268,8 @@ def schedule_retry(
         finished_at=now,
         task_id=task_id,
     )
+    if retrying:  # the next attempt overwrites last_error: the history keeps this one
+        history.record_step_failure(session, order_id, step, EventKind.ATTEMPT_FAILED, error, now)
 
 
 def expect_task(session: Session, order_id: str, step: Step, task_id: str) -> None:
@@ -279,7 +283,7 @@ def expect_task(session: Session, order_id: str, step: Step, task_id: str) -> No
 
 def dead_letter(session: Session, order_id: str, step: Step, error: str, now: datetime) -> None:
     """Park the step for an operator; the order needs attention until it is replayed."""
-    _update_running(
+    parked = _update_running(
         session,
         order_id,
         step,
@@ -288,14 +292,17 @@ def dead_letter(session: Session, order_id: str, step: Step, error: str, now: da
         finished_at=now,
         dead_lettered_at=now,
     )
+    if parked:  # a replay resets the step's attempts and, at its next failure, its error
+        history.record_step_failure(session, order_id, step, EventKind.DEAD_LETTERED, error, now)
     transition_order(session, order_id, OrderStatus.NEEDS_ATTENTION, updated_at=now)
 
 
 def fail_order(session: Session, lease: Lease, step: Step, reason: str, error: str, now: datetime) -> None:
     """A business failure (no stock, declined card): the step fails, the rest is skipped, the run ends."""
-    _update_running(
+    if _update_running(
         session, lease.order_id, step, status=StepStatus.FAILED.value, last_error=error[:2000], finished_at=now
-    )
+    ):
+        history.record_step_failure(session, lease.order_id, step, EventKind.STEP_FAILED, error, now)
     skip_open_steps(session, lease.order_id, now)
     result = session.execute(
         update(orders)

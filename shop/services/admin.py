@@ -14,6 +14,7 @@ from shop.extensions import ShopServices
 from shop.models import Order, Product, StepRun, new_uuid, utcnow
 from shop.pipeline import ledger
 from shop.schemas import ProductUpdate
+from shop.services import history
 from shop.services.outbox import add_to_outbox, publish_outbox
 from shop.step_policy import run_queue, stale_dispatch_seconds
 
@@ -93,8 +94,10 @@ def list_dead_letters(svc: ShopServices) -> list[DeadLetter]:
     return [DeadLetter(r.id, r.order_id, r.step, r.attempts, r.last_error, r.dead_lettered_at) for r in rows]
 
 
-def replay_dead_letter(svc: ShopServices, step_run_id: int) -> DeadLetter:
-    """Give a dead-lettered step a fresh retry budget and send the order's run again."""
+def replay_dead_letter(svc: ShopServices, step_run_id: int, actor: str) -> DeadLetter:
+    """Give a dead-lettered step a fresh retry budget and send the order's run again.
+
+    ``actor`` (who asked) goes into the order's history with the replay."""
     now = utcnow()
     with svc.db.begin() as session:
         if session.get(StepRun, step_run_id) is None:
@@ -107,6 +110,8 @@ def replay_dead_letter(svc: ShopServices, step_run_id: int) -> DeadLetter:
         run = ledger.replay(session, step_run_id, now, wake, queue)
         if run is None:
             raise Conflict("not_dead_lettered", "this step is not in the dead-letter list")
+        detail = f"fresh retry budget after {run.attempts} attempts"
+        history.record_action(session, run.order_id, history.EventKind.REPLAYED, actor, now, detail, step=run.step)
         message = run_task_message(run.order_id, queue, new_uuid())
         add_to_outbox(session, message, run.order_id)
         replayed = DeadLetter(run.id, run.order_id, run.step, 0, run.last_error, None)

@@ -16,6 +16,7 @@ from shop.errors import Conflict, NotFound
 from shop.extensions import ShopServices
 from shop.models import Order, StepRun, utcnow
 from shop.pipeline import ledger, reactions
+from shop.services import history
 from shop.services.outbox import publish_outbox
 from shop.states import OrderStatus, Step, StepStatus
 from shop.step_policy import UNPAID_STEP_STATUSES
@@ -29,8 +30,14 @@ class Cancellation:
     already: bool = False
 
 
-def cancel_order(svc: ShopServices, order_id: str) -> Cancellation:
-    """Cancel before shipment: stop the pipeline, release stock, refund if charged."""
+# Who cancels an order nobody paid for in time, in its history.
+UNPAID_TIMEOUT_ACTOR = "shop (unpaid past its deadline)"
+
+
+def cancel_order(svc: ShopServices, order_id: str, actor: str) -> Cancellation:
+    """Cancel before shipment: stop the pipeline, release stock, refund if charged.
+
+    ``actor`` (who asked) goes into the order's history with the cancel."""
     now = utcnow()
     with svc.db.begin() as session:
         order = session.get(Order, order_id, with_for_update=True)
@@ -48,6 +55,8 @@ def cancel_order(svc: ShopServices, order_id: str) -> Cancellation:
         charged = payment in (StepStatus.SUCCEEDED, StepStatus.RUNNING)
         ledger.cancel(session, order_id, now)
         messages = reactions.on_cancelled(session, order_id, charged)
+        detail = "the charge is refunded" if charged else "nothing was charged"
+        history.record_action(session, order_id, history.EventKind.CANCELLED, actor, now, detail)
     publish_outbox(svc.db, svc.publisher, messages)
     return Cancellation(order_id, OrderStatus.CANCELLED, refund=charged)
 
@@ -61,7 +70,7 @@ def cancel_unpaid_order(svc: ShopServices, order_id: str) -> str:
     if payment not in UNPAID_STEP_STATUSES:
         return "skipped"  # paid (or being charged) after all
     try:
-        cancel_order(svc, order_id)
+        cancel_order(svc, order_id, UNPAID_TIMEOUT_ACTOR)
     except Conflict:
         return "skipped"  # finished or shipped meanwhile
     return "cancelled"

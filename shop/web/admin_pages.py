@@ -6,6 +6,9 @@ session (shop.web.admin_session: revocable, expiring, tied to the token).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+
 from flask import (
     Blueprint,
     abort,
@@ -16,6 +19,7 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as cookie_session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
@@ -23,9 +27,11 @@ from shop.api.admin import order_list_args, token_is_valid
 from shop.api.admin_auth import failed_admin_auth_limit, record_failure
 from shop.errors import Refused
 from shop.extensions import services
-from shop.services import admin
+from shop.services import admin, history
+from shop.services.cancellation import cancel_order
 from shop.services.dashboard import WINDOWS, dashboard, dead_letter_count
 from shop.services.queue_stats import queue_stats
+from shop.services.refunds import refund_order
 from shop.states import OrderStatus
 from shop.web import admin_session, reads
 from shop.web.admin_forms import product_update, worker_names
@@ -123,8 +129,48 @@ def orders() -> str:
 
 @bp.get("/orders/<order_id>")
 def order(order_id: str) -> str:
-    """One order: customer, lines, and the step timeline with attempts and errors."""
-    return render_template("admin/order.html", order=reads.order_for_admin(services().db, order_id))
+    """One order: customer, lines, the step timeline, and its history of failures and actions."""
+    order = reads.order_for_admin(services().db, order_id)
+    return render_template("admin/order.html", order=order, history=history.order_history(services().db, order_id))
+
+
+def acting_admin() -> str:
+    """Who acts, for the order's history. ADMIN_TOKEN is shared and names no one, so
+    the admin session stands for the operator: a hash of its id (the id itself
+    is a credential and never stored), and the client address."""
+    data = cookie_session.get(admin_session.SESSION_KEY)
+    session_id = data.get("id") if isinstance(data, dict) else None
+    who = f"admin (session {hashlib.sha256(str(session_id).encode()).hexdigest()[:8]})" if session_id else "admin"
+    return f"{who} from {request.remote_addr or 'an unknown address'}"
+
+
+# The order page's actions: each is confirmed on its own page, then posted with a CSRF token.
+ORDER_ACTIONS: dict[str, Callable[[str, str], object]] = {
+    "cancel": lambda order_id, actor: cancel_order(services(), order_id, actor),
+    "refund": lambda order_id, actor: refund_order(services(), order_id, actor),
+}
+ORDER_ACTION_DONE = {"cancel": "Cancelled", "refund": "Refunded"}
+
+
+@bp.get("/orders/<order_id>/<any(cancel, refund):action>")
+def confirm_order_action(order_id: str, action: str) -> str:
+    """Ask before cancelling or refunding: the button that does it is on this page."""
+    order = reads.order_for_admin(services().db, order_id)
+    return render_template("admin/order_action_confirm.html", order=order, action=action)
+
+
+@bp.post("/orders/<order_id>/<any(cancel, refund):action>")
+def order_action(order_id: str, action: str) -> Response:
+    """Cancel or refund the order through the same service as the API, then show its page."""
+    if not ActionForm().validate_on_submit():
+        flash("Nothing changed: the form expired, try again.", "error")
+    else:
+        try:
+            ORDER_ACTIONS[action](order_id, acting_admin())
+            flash(f"{ORDER_ACTION_DONE[action]} order {order_id}.", "success")
+        except Refused as exc:
+            flash(f"Not done: {exc.message}.", "error")
+    return redirect(url_for(".order", order_id=order_id), 303)
 
 
 @bp.get("/dead-letters")
@@ -138,7 +184,7 @@ def replay(step_run_id: int) -> Response:
     """Dispatch a dead-lettered step again with a fresh retry budget."""
     if ActionForm().validate_on_submit():
         try:
-            replayed = admin.replay_dead_letter(services(), step_run_id)
+            replayed = admin.replay_dead_letter(services(), step_run_id, acting_admin())
             flash(f"Replayed the {replayed.step} step of order {replayed.order_id}.", "success")
         except Refused as exc:
             flash(f"Not replayed: {exc.message}.", "error")

@@ -1,0 +1,80 @@
+"""Refunding a completed order: the money goes back, the goods stay shipped.
+
+A cancel already refunds an order that has not shipped (``cancellation``);
+once the order is completed a cancel is refused, and a refund is the
+operator's way to give the money back (a return, a goodwill gesture). The
+order stays ``completed`` (it was delivered); its payment step becomes
+``compensated``, the ledger's mark of a charge undone, which the tracking page
+shows as "Refunded" and which makes a second refund a no-op.
+
+Only completed orders: their run is over, so nothing can start the payment
+step again once it is no longer ``succeeded``. An active order is cancelled
+instead (which refunds it), never refunded under a running pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from shop.dispatch import REFUND_TASK, TaskMessage
+from shop.errors import Conflict, NotFound
+from shop.extensions import ShopServices
+from shop.models import Order, StepRun, new_uuid, utcnow
+from shop.pipeline import ledger
+from shop.services import history
+from shop.services.outbox import add_to_outbox, publish_outbox
+from shop.states import OrderStatus, Step, StepStatus
+from shop.step_policy import STEP_POLICY
+
+
+@dataclass(frozen=True)
+class Refund:
+    order_id: str
+    status: str
+    amount_cents: int
+    currency: str
+    already: bool = False
+
+
+def refund_order(svc: ShopServices, order_id: str, actor: str) -> Refund:
+    """Refund a completed order's charge in full; refunding it again changes nothing.
+
+    ``actor`` (who asked) goes into the order's history with the refund."""
+    now = utcnow()
+    with svc.db.begin() as session:
+        # The row lock serialises two operators refunding at once; the
+        # conditional UPDATE below would refuse the second anyway.
+        order = session.get(Order, order_id, with_for_update=True)
+        if order is None:
+            raise NotFound("order")
+        payment = session.scalar(
+            select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT)
+        )
+        refund = Refund(order_id, order.status, order.total_cents, order.currency)
+        if order.status != OrderStatus.COMPLETED:
+            raise Conflict("not_refundable", _why_not(order.status))
+        if payment == StepStatus.COMPENSATED:
+            return Refund(order_id, order.status, order.total_cents, order.currency, already=True)
+        if not ledger.compensate(session, order_id, Step.PAYMENT):
+            raise Conflict("not_refundable", "the order has no charge to refund")
+        # The gateway is called by the refund task, after this commit: no
+        # network I/O inside the transaction, and the outbox keeps the refund
+        # if the broker is away. The gateway's refund is keyed like the charge.
+        message = TaskMessage(REFUND_TASK, STEP_POLICY[Step.PAYMENT].queue, new_uuid(), {"order_id": order_id})
+        add_to_outbox(session, message, order_id)
+        detail = f"{order.total_cents / 100:.2f} {order.currency} refunded in full; the goods stay shipped"
+        history.record_action(
+            session, order_id, history.EventKind.REFUNDED, actor, now, detail, step=Step.PAYMENT.value
+        )
+    publish_outbox(svc.db, svc.publisher, [message])
+    return refund
+
+
+def _why_not(status: str) -> str:
+    if status == OrderStatus.CANCELLED:
+        return "the order was cancelled: its charge, if any, was refunded with the cancel"
+    if status == OrderStatus.FAILED:
+        return "the order failed before it was paid: nothing was charged"
+    return f"the order is still {status}: cancel it instead (a cancel refunds the charge), or refund it once completed"
