@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.support.processes import BIN, ROOT, RedisServer, child_env, free_port, wait_until
+from tests.support.processes import RedisServer, flower, wait_until
 from tests.support.stack import Stack, order_payload
 
 FLOWER_AUTH = ("ops", "flower-password-for-tests")
@@ -24,31 +23,15 @@ def flower_stack(make_stack: Any, own_redis: RedisServer) -> Iterator[tuple[Stac
     canary every second, and Flower started the way `make run` starts it."""
     stack: Stack = make_stack(own_redis.url, FAULTS="email:transient=1", CONSUMPTION_CHECK_INTERVAL="1")
     stack.start_worker(wait=False, extra=["-l", "WARNING"])  # no "ready." line at WARNING: Flower waits for it
-    port = free_port()
-    env = child_env({**stack.env, "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)})  # not on the command line
-    with open(stack.workdir / "flower.log", "ab") as log:
-        flower = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "tasks", "flower", "--address=127.0.0.1", f"--port={port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    env = {**stack.env, "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)}  # not on the command line
+    with flower(env, stack.workdir / "flower.log") as base:
 
-    def worker_listed() -> bool:
-        try:
+        def worker_listed() -> bool:
             answer = requests.get(f"{base}/api/workers?refresh=1", auth=FLOWER_AUTH, timeout=5)
-        except requests.ConnectionError:
-            return False
-        return answer.status_code == 200 and stack.workers[0].name in answer.json()
+            return answer.status_code == 200 and stack.workers[0].name in answer.json()
 
-    try:
         wait_until(worker_listed, 40, 0.5, "Flower to list the worker")
         yield stack, base
-    finally:
-        flower.terminate()
-        flower.wait(10)
 
 
 def flower_tasks(base: str) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shop.logs import ORDER_FIELDS, json_handler
 from tests.conftest import Databases
-from tests.support.processes import BIN, ROOT, RedisServer, child_env, free_port, wait_until
+from tests.support.processes import RedisServer, flower, gunicorn, wait_until
 from tests.support.receivers import SmtpSink, WarehouseReceiver
 from tests.support.stack import Stack, order_payload
 
@@ -106,66 +105,18 @@ def test_metrics_count_orders_steps_and_worker_health(ops_stack: Stack) -> None:
 
 
 def test_every_gunicorn_process_answers_the_same_metrics(ops_stack: Stack) -> None:
-    port = free_port()
-    with open(ops_stack.workdir / "gunicorn.log", "ab") as log:
-        server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-w",
-                "3",
-                "--graceful-timeout",
-                "2",
-                "-b",
-                f"127.0.0.1:{port}",
-                "shop:create_app()",
-            ],
-            cwd=ROOT,
-            env=child_env(ops_stack.env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}/metrics"
-
-        def answers() -> bool:
-            try:
-                return requests.get(url, timeout=60, headers=ops_stack.metrics_headers()).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_until(answers, 30, 0.2, "gunicorn to answer")
+    with gunicorn(ops_stack.env, ops_stack.workdir / "gunicorn.log", workers=3) as base:
         # A generous timeout: the other processes may still be importing the app.
         headers = {"Connection": "close", **ops_stack.metrics_headers()}
-        pages = [scrape(requests.get(url, timeout=60, headers=headers).text) for _ in range(9)]
+        pages = [scrape(requests.get(f"{base}/metrics", timeout=60, headers=headers).text) for _ in range(9)]
         completed = {metric(p, "shop_orders", status="completed") for p in pages}
         assert completed == {ops_stack.scalar("SELECT count(*) FROM orders WHERE status = 'completed'")}
         assert len({metric(p, "shop_step_outcomes_total", step="inventory", outcome="succeeded") for p in pages}) == 1
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_flower_shows_the_worker_and_every_step_task_with_its_arguments(ops_stack: Stack) -> None:
-    port, auth = free_port(), ("ops", "s3cret")
-    with open(ops_stack.workdir / "flower.log", "ab") as log:
-        flower = subprocess.Popen(
-            [
-                str(BIN / "celery"),
-                "-A",
-                "tasks",
-                "flower",
-                "--address=127.0.0.1",
-                f"--port={port}",
-                "--basic-auth=ops:s3cret",
-                "--max-tasks=1000",
-            ],
-            cwd=ROOT,
-            env=child_env(ops_stack.env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    auth = ("ops", "s3cret")
+    with flower({**ops_stack.env, "FLOWER_BASIC_AUTH": "ops:s3cret"}, ops_stack.workdir / "flower.log") as base:
 
         def worker_listed() -> bool:
             try:
@@ -191,9 +142,6 @@ def test_flower_shows_the_worker_and_every_step_task_with_its_arguments(ops_stac
         assert run["worker"] == ops_stack.workers[0].name
         assert requests.get(f"{base}/api/workers", timeout=5).status_code == 401
         assert requests.get(f"{base}/api/tasks", auth=("ops", "wrong"), timeout=5).status_code == 401
-    finally:
-        flower.terminate()
-        flower.wait(10)
 
 
 def test_worker_log_lines_about_an_order_are_json_with_its_context(ops_stack: Stack) -> None:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from flask.testing import FlaskClient
 
 from tests.conftest import Databases
-from tests.support.processes import BIN, ROOT, RedisServer, child_env, free_port, wait_until
+from tests.support.processes import RedisServer, gunicorn
 from tests.support.stack import ADMIN_TOKEN, Stack
 
 WRONG_TOKEN = "wrong-token-but-nearly-right-0123456789"
@@ -117,37 +116,13 @@ def test_failed_logins_are_logged_with_the_client_address_and_never_the_token(
     assert WRONG_TOKEN not in everything_logged and ADMIN_TOKEN not in everything_logged
 
 
-@contextmanager
-def gunicorn(stack: Stack, name: str) -> Iterator[str]:
+def web_process(stack: Stack, name: str) -> Any:
     """``gunicorn 'shop:create_app()'``, one process, on the stack's Redis and database."""
-    port = free_port()
-    with open(stack.workdir / f"{name}.log", "ab") as log:
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "shop:create_app()"],
-            cwd=ROOT,
-            env=child_env(stack.env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            assert server.poll() is None, f"gunicorn exited; see {stack.workdir / name}.log"
-            try:
-                return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_until(answers, 60, 0.2, f"{name} to answer")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(10)
+    return gunicorn(stack.env, stack.workdir / f"{name}.log")
 
 
 def test_the_lockout_is_shared_by_every_web_process(stack: Stack) -> None:
-    with gunicorn(stack, "web-a") as a, gunicorn(stack, "web-b") as b:
+    with web_process(stack, "web-a") as a, web_process(stack, "web-b") as b:
         for url in (a, b):
             assert requests.get(f"{url}/admin/api/queues", headers=bearer(ADMIN_TOKEN), timeout=10).status_code == 200
         for url in (a, a, a, b, b):

@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
+import requests
 from werkzeug.serving import make_server
 
 from tests.support.waiting import free_port, wait_until
@@ -169,6 +172,49 @@ class CeleryWorker:
             return []
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
+
+
+@contextmanager
+def served(argv: list[str], env: dict[str, str], logfile: Path, ready_path: str, **headers: str) -> Iterator[str]:
+    """A server started from the repository (``gunicorn …``, ``celery -A tasks flower …``) on
+    ``{port}`` in ``argv``; yields its base URL once ``ready_path`` answers, stops it after."""
+    port = free_port()
+    with open(logfile, "ab") as log:
+        process = subprocess.Popen(
+            [arg.format(port=port) for arg in argv],
+            cwd=ROOT,
+            env=child_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert process.poll() is None, f"{argv[0]} exited; see {logfile}"
+        try:
+            requests.get(url + ready_path, timeout=60, headers=headers)
+            return True
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_until(answers, 60, 0.2, f"{Path(argv[0]).name} to answer (see {logfile})")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def gunicorn(env: dict[str, str], logfile: Path, workers: int = 1) -> Any:
+    """``gunicorn 'shop:create_app()'`` with ``workers`` processes; a context manager yielding its URL."""
+    argv = [str(BIN / "gunicorn"), "-w", str(workers), "--graceful-timeout", "2", "-b", "127.0.0.1:{port}"]
+    return served([*argv, "shop:create_app()"], env, logfile, "/healthz")
+
+
+def flower(env: dict[str, str], logfile: Path) -> Any:
+    """``celery -A tasks flower``, its password from FLOWER_BASIC_AUTH in ``env`` as make run does."""
+    argv = [str(BIN / "celery"), "-A", "tasks", "flower", "--address=127.0.0.1", "--port={port}", "--max-tasks=1000"]
+    return served(argv, env, logfile, "/healthcheck")
 
 
 class ServerThread:
