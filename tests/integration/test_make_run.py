@@ -76,6 +76,8 @@ def test_make_run_starts_the_shop_processes_an_order_and_stops_cleanly_on_ctrl_c
     assert status == 0, log[-3000:]
     assert "Task maintenance.canary[" not in log  # the watchdog runs, silently
     assert not _processes_left(run.pid), "make run left processes behind"
+    for secret in ("secret-key", "admin-token", "metrics-token"):  # generated under SHOP_VAR_DIR, owner only
+        assert (var / secret).stat().st_mode & 0o077 == 0, secret
 
 
 def _answers(url: str) -> bool:

@@ -74,7 +74,7 @@ def test_make_run_writes_its_secrets_readable_by_their_owner_only(tmp_path: Path
     assert exported["SECRET_KEY"] == (var / "secret-key").read_text().strip()
     assert exported["ADMIN_TOKEN"] == (var / "admin-token").read_text().strip()
     assert len(exported["ADMIN_TOKEN"]) >= 32
-    assert ". scripts/local-secrets.sh var" in RUN_SH.read_text()  # what make run does
+    assert '. scripts/local-secrets.sh "$var"' in RUN_SH.read_text()  # what make run does, var = SHOP_VAR_DIR
 
 
 def test_make_run_tightens_secret_files_an_older_version_left_world_readable(tmp_path: Path) -> None:
