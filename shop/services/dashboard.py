@@ -28,7 +28,7 @@ from shop.extensions import ShopServices
 from shop.integrations import broker
 from shop.models import Order, StepRun, utcnow
 from shop.services.queue_stats import queue_stats
-from shop.states import STEPS, OrderStatus, StepStatus
+from shop.states import STEPS, OrderStatus, Step, StepStatus
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +174,16 @@ def _percentile(ordered: list[float], percent: int) -> float | None:
 
 def _revenue_today(session: Session, now: datetime) -> list[dict[str, Any]]:
     # A completed order is not touched again, so its updated_at is when it completed.
+    # A refunded one (its payment step compensated) is no revenue.
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    refunded = (
+        select(StepRun.id)
+        .where(StepRun.order_id == Order.id, StepRun.step == Step.PAYMENT, StepRun.status == StepStatus.COMPENSATED)
+        .exists()
+    )
     rows = session.execute(
         select(Order.currency, func.sum(Order.total_cents), func.count())
-        .where(Order.status == OrderStatus.COMPLETED, Order.updated_at >= midnight)
+        .where(Order.status == OrderStatus.COMPLETED, Order.updated_at >= midnight, ~refunded)
         .group_by(Order.currency)
         .order_by(Order.currency)
     ).all()

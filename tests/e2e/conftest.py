@@ -41,6 +41,8 @@ DOC_SCREENSHOTS = {
     "shop": ROOT / "docs/screenshots/shop.png",
     "tracking": ROOT / "docs/screenshots/tracking.png",
     "dashboard": ROOT / "docs/screenshots/dashboard.png",
+    "tracking-declined-pay-again": ROOT / "docs/screenshots/declined.png",
+    "admin-order-refunded": ROOT / "docs/screenshots/admin-order.png",
 }
 # Slow enough that a customer sees the steps tick by (about 1.5 s an order),
 # fast enough for a suite of about a dozen orders.

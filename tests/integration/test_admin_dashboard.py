@@ -119,6 +119,17 @@ def test_dashboard_api_serves_the_series_for_the_last_hour_and_the_last_day(
         assert answer["revenue_today"] == [{"currency": "EUR", "cents": 4000, "orders": 2}]
 
 
+@BACKENDS
+def test_revenue_today_leaves_out_refunded_orders(db_stack: Stack, busy_shop: dict[str, list[str]]) -> None:
+    headers = db_stack.admin_headers()
+    refunded = busy_shop["completed"][0]
+    assert db_stack.client.post(f"/admin/api/orders/{refunded}/refund", headers=headers).status_code == 200
+
+    answer = db_stack.client.get("/admin/api/dashboard", headers=headers).get_json()
+
+    assert answer["revenue_today"] == [{"currency": "EUR", "cents": 2000, "orders": 1}]
+
+
 def test_dashboard_draws_queue_depth_sampled_by_the_workers(db_stack: Stack) -> None:
     sku = db_stack.add_product()
     for _ in range(3):  # no worker runs: the three runs wait in their queue
