@@ -35,6 +35,7 @@ from shop.services.notifications import confirmation_email
 
 QUEUE = "seed"
 app = make_app("bench_seed_app", QUEUE)
+BASE_URL = "http://127.0.0.1"  # the tracking link in its email
 _sessions: sessionmaker[Session] | None = None
 
 
@@ -73,6 +74,15 @@ class Order(Base):
     @property
     def lines(self) -> list[OrderItem]:  # the name the shop's integrations read
         return self.items
+
+    # The shop's invoice prints a number and its date; the example numbers nothing.
+    @property
+    def invoice_number(self) -> int | None:
+        return None
+
+    @property
+    def invoiced_at(self) -> datetime | None:
+        return None
 
 
 class OrderItem(Base):
@@ -187,7 +197,7 @@ def process_order(order_id: str) -> None:
 
         simulate("email")
         var_dir().mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(str(var_dir() / "maildir"), create=True).add(confirmation_email(order, "shop@example.com"))
+        mailbox.Maildir(str(var_dir() / "maildir"), create=True).add(confirmation_email(order, "shop@example.com", BASE_URL))
 
         simulate("invoice")
         invoices = var_dir() / "invoices"
