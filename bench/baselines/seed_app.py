@@ -197,7 +197,8 @@ def process_order(order_id: str) -> None:
 
         simulate("email")
         var_dir().mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(str(var_dir() / "maildir"), create=True).add(confirmation_email(order, "shop@example.com", BASE_URL))
+        email = confirmation_email(order, "shop@example.com", BASE_URL)
+        mailbox.Maildir(str(var_dir() / "maildir"), create=True).add(email)
 
         simulate("invoice")
         invoices = var_dir() / "invoices"

@@ -27,14 +27,18 @@ def test_the_seed_apps_order_completes_with_the_shops_email_and_invoice(
     with Session(create_engine(url)) as session, session.begin():
         session.add(seed.Product(sku="MUG-001", name="Enamel mug", price_cents=1200, stock=5))
 
-    answer = seed.create_app().test_client().post(
-        "/orders",
-        json={
-            "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
-            "items": [{"sku": "MUG-001", "quantity": 2}],
-            "shipping_address": {"line1": "1 Main St", "city": "London", "postal_code": "N1 9GU", "country": "GB"},
-            "payment_token": "tok_visa",
-        },
+    answer = (
+        seed.create_app()
+        .test_client()
+        .post(
+            "/orders",
+            json={
+                "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
+                "items": [{"sku": "MUG-001", "quantity": 2}],
+                "shipping_address": {"line1": "1 Main St", "city": "London", "postal_code": "N1 9GU", "country": "GB"},
+                "payment_token": "tok_visa",
+            },
+        )
     )
     assert answer.status_code == 201, answer.get_data(as_text=True)
     order_id = answer.get_json()["order_id"]
