@@ -3,7 +3,8 @@
 - completed → the follow-up email is scheduled, in the completing transaction;
 - payment declined → the reserved stock goes back, inventory is compensated and
   the customer gets a "payment failed" email (through the outbox);
-- cancelled → stock goes back, and a charge, made or in flight, is refunded.
+- cancelled → stock goes back, and a charge, made or in flight, is refunded;
+- refunded by an operator (a completed order) → the charge is refunded.
 
 Each reaction runs inside the transaction that records the outcome; the
 messages it returns are published after that commit.
@@ -50,9 +51,23 @@ def on_cancelled(session: Session, order_id: str, charged: bool) -> list[TaskMes
     # Refund even when the charge is still in flight: the gateway refund is
     # keyed like the charge, and a run that charges after the cancel
     # refunds by itself (``after_lost_lease``).
+    return [_queue_refund(session, order_id)]
+
+
+def on_refunded(session: Session, order_id: str) -> list[TaskMessage] | None:
+    """An operator refunds a completed order: the charge is undone, the goods
+    stay shipped. None when the order has no charge to undo."""
+    if not ledger.compensate(session, order_id, Step.PAYMENT):
+        return None
+    return [_queue_refund(session, order_id)]
+
+
+def _queue_refund(session: Session, order_id: str) -> TaskMessage:
+    """The gateway is called by the refund task after the commit (no network
+    I/O inside the transaction), through the outbox in case the broker is away."""
     message = TaskMessage(REFUND_TASK, STEP_POLICY[Step.PAYMENT].queue, new_uuid(), {"order_id": order_id})
     add_to_outbox(session, message, order_id)
-    return [message]
+    return message
 
 
 def send_payment_failed_email(svc: ShopServices, order_id: str) -> bool:

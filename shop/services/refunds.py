@@ -18,15 +18,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from shop.dispatch import REFUND_TASK, TaskMessage
 from shop.errors import Conflict, NotFound
 from shop.extensions import ShopServices
-from shop.models import Order, StepRun, new_uuid, utcnow
-from shop.pipeline import ledger
+from shop.models import Order, StepRun, utcnow
+from shop.pipeline import reactions
 from shop.services import history
-from shop.services.outbox import add_to_outbox, publish_outbox
+from shop.services.outbox import publish_outbox
 from shop.states import OrderStatus, Step, StepStatus
-from shop.step_policy import STEP_POLICY
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,14 @@ def refund_order(svc: ShopServices, order_id: str, actor: str) -> Refund:
             raise Conflict("not_refundable", _why_not(order.status))
         if payment == StepStatus.COMPENSATED:
             return Refund(order_id, order.status, order.total_cents, order.currency, already=True)
-        if not ledger.compensate(session, order_id, Step.PAYMENT):
+        messages = reactions.on_refunded(session, order_id)
+        if messages is None:
             raise Conflict("not_refundable", "the order has no charge to refund")
-        # The gateway is called by the refund task, after this commit: no
-        # network I/O inside the transaction, and the outbox keeps the refund
-        # if the broker is away. The gateway's refund is keyed like the charge.
-        message = TaskMessage(REFUND_TASK, STEP_POLICY[Step.PAYMENT].queue, new_uuid(), {"order_id": order_id})
-        add_to_outbox(session, message, order_id)
         detail = f"{order.total_cents / 100:.2f} {order.currency} refunded in full; the goods stay shipped"
         history.record_action(
             session, order_id, history.EventKind.REFUNDED, actor, now, detail, step=Step.PAYMENT.value
         )
-    publish_outbox(svc.db, svc.publisher, [message])
+    publish_outbox(svc.db, svc.publisher, messages)
     return refund
 
 
