@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shop.errors import Conflict, NotFound
 from shop.extensions import ShopServices
@@ -34,24 +35,29 @@ class Cancellation:
 UNPAID_TIMEOUT_ACTOR = "shop (unpaid past its deadline)"
 
 
+def lock_order(session: Session, order_id: str) -> tuple[Order, str | None]:
+    """The order, row-locked so that two operators (or a cancel and a refund) act
+    one after the other, and its payment step's status."""
+    order = session.get(Order, order_id, with_for_update=True)
+    if order is None:
+        raise NotFound("order")
+    payment = session.scalar(select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT))
+    return order, payment
+
+
 def cancel_order(svc: ShopServices, order_id: str, actor: str) -> Cancellation:
     """Cancel before shipment: stop the pipeline, release stock, refund if charged.
 
     ``actor`` (who asked) goes into the order's history with the cancel."""
     now = utcnow()
     with svc.db.begin() as session:
-        order = session.get(Order, order_id, with_for_update=True)
-        if order is None:
-            raise NotFound("order")
+        order, payment = lock_order(session, order_id)
         if order.status == OrderStatus.CANCELLED:
             return Cancellation(order_id, order.status, refund=False, already=True)
         if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
             raise Conflict("not_cancellable", f"the order is already {order.status}")
         if not ledger.stop_shipping(session, order_id, now):
             raise Conflict("already_shipped", "the order was handed to the warehouse; it can no longer be cancelled")
-        payment = session.scalar(
-            select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT)
-        )
         charged = payment in (StepStatus.SUCCEEDED, StepStatus.RUNNING)
         ledger.cancel(session, order_id, now)
         messages = reactions.on_cancelled(session, order_id, charged)

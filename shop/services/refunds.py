@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from shop.errors import Conflict, NotFound
+from shop.errors import Conflict
 from shop.extensions import ShopServices
-from shop.models import Order, StepRun, utcnow
+from shop.models import utcnow
 from shop.pipeline import reactions
 from shop.services import history
+from shop.services.cancellation import lock_order
 from shop.services.outbox import publish_outbox
 from shop.states import OrderStatus, Step, StepStatus
 
@@ -43,13 +42,8 @@ def refund_order(svc: ShopServices, order_id: str, actor: str) -> Refund:
     now = utcnow()
     with svc.db.begin() as session:
         # The row lock serialises two operators refunding at once; the
-        # conditional UPDATE below would refuse the second anyway.
-        order = session.get(Order, order_id, with_for_update=True)
-        if order is None:
-            raise NotFound("order")
-        payment = session.scalar(
-            select(StepRun.status).where(StepRun.order_id == order_id, StepRun.step == Step.PAYMENT)
-        )
+        # conditional UPDATE of the payment step would refuse the second anyway.
+        order, payment = lock_order(session, order_id)
         refund = Refund(order_id, order.status, order.total_cents, order.currency)
         if order.status != OrderStatus.COMPLETED:
             raise Conflict("not_refundable", _why_not(order.status))

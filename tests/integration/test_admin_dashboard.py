@@ -48,17 +48,6 @@ def complete(stack: Stack, order_id: str, step_ms: dict[str, int]) -> None:
             )
 
 
-def dead_letter(stack: Stack, order_id: str, step: str) -> None:
-    now = utcnow()
-    with stack.services.db.begin() as session:
-        session.execute(update(Order).where(Order.id == order_id).values(status="needs_attention", updated_at=now))
-        session.execute(
-            update(StepRun)
-            .where(StepRun.order_id == order_id, StepRun.step == step)
-            .values(status="failed", attempts=3, started_at=now, finished_at=now, dead_lettered_at=now)
-        )
-
-
 @pytest.fixture
 def busy_shop(db_stack: Stack) -> dict[str, list[str]]:
     """Five orders this minute: two completed (EUR 20.00 each), one dead-lettered, two still waiting."""
@@ -66,7 +55,7 @@ def busy_shop(db_stack: Stack) -> dict[str, list[str]]:
     ids = [db_stack.place(order_payload((sku, 2)))["order_id"] for _ in range(5)]
     complete(db_stack, ids[0], {"inventory": 100, "payment": 300})
     complete(db_stack, ids[1], {"inventory": 200, "payment": 500})
-    dead_letter(db_stack, ids[2], "warehouse")
+    db_stack.dead_letter_by_hand(ids[2], "warehouse")
     return {"completed": ids[:2], "dead": ids[2:3], "waiting": ids[3:]}
 
 

@@ -67,17 +67,6 @@ def check(stack: Stack, settings: AlertSettings) -> list[Incident]:
         return check_alerts(stack.services, stack.app.config["CELERY_BROKER_URL"], settings)
 
 
-def dead_letter(stack: Stack, order_id: str, step: str = "warehouse") -> None:
-    now = utcnow()
-    with stack.services.db.begin() as session:
-        session.execute(update(Order).where(Order.id == order_id).values(status="needs_attention", updated_at=now))
-        session.execute(
-            update(StepRun)
-            .where(StepRun.order_id == order_id, StepRun.step == step)
-            .values(status="failed", attempts=3, finished_at=now, dead_lettered_at=now)
-        )
-
-
 def resolve(stack: Stack, order_id: str) -> None:
     with stack.services.db.begin() as session:
         session.execute(update(Order).where(Order.id == order_id).values(status="completed"))
@@ -134,13 +123,13 @@ def test_an_incident_that_clears_and_comes_back_is_told_again(
     quiet_stack: Stack, settings: AlertSettings, smtp: SmtpSink, ops_webhook: WarehouseReceiver
 ) -> None:
     first, second = place_orders(quiet_stack, 2)
-    dead_letter(quiet_stack, first)
+    quiet_stack.dead_letter_by_hand(first)
     assert [i.kind for i in check(quiet_stack, settings)] == [ATTENTION]
     assert check(quiet_stack, settings) == [], "still the same incident: no second notice"
 
     resolve(quiet_stack, first)
     assert check(quiet_stack, settings) == []
-    dead_letter(quiet_stack, second)
+    quiet_stack.dead_letter_by_hand(second)
     assert [i.kind for i in check(quiet_stack, settings)] == [ATTENTION]
 
     assert len(smtp.to(settings.email)) == 2 and len(ops_webhook.requests) == 2
@@ -149,7 +138,7 @@ def test_an_incident_that_clears_and_comes_back_is_told_again(
 def test_an_open_incident_is_told_again_after_the_renotify_interval(
     quiet_stack: Stack, settings: AlertSettings, smtp: SmtpSink
 ) -> None:
-    dead_letter(quiet_stack, place_orders(quiet_stack, 1)[0])
+    quiet_stack.dead_letter_by_hand(place_orders(quiet_stack, 1)[0])
     settings = replace(settings, renotify_seconds=1)
 
     assert check(quiet_stack, settings) and not check(quiet_stack, settings)
@@ -161,7 +150,7 @@ def test_an_open_incident_is_told_again_after_the_renotify_interval(
 def test_a_failed_webhook_is_retried_on_the_next_look_without_a_second_email(
     quiet_stack: Stack, settings: AlertSettings, smtp: SmtpSink, ops_webhook: WarehouseReceiver
 ) -> None:
-    dead_letter(quiet_stack, place_orders(quiet_stack, 1)[0])
+    quiet_stack.dead_letter_by_hand(place_orders(quiet_stack, 1)[0])
     ops_webhook.fail_next = 1
 
     check(quiet_stack, settings)
@@ -194,7 +183,7 @@ def test_track_page_says_our_team_was_told_only_after_the_notice_went_out(
     quiet_stack: Stack, settings: AlertSettings
 ) -> None:
     order_id = place_orders(quiet_stack, 1)[0]
-    dead_letter(quiet_stack, order_id)
+    quiet_stack.dead_letter_by_hand(order_id)
 
     before = quiet_stack.client.get(f"/track/{order_id}").get_data(as_text=True)
     check(quiet_stack, replace(settings, email="", webhook_url=""))  # nobody to tell

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from shop import create_app
 from shop.extensions import ShopServices
-from shop.models import Product
+from shop.models import Order, Product, StepRun, utcnow
 from tests.support.processes import CeleryWorker, wait_until
 from tests.support.receivers import WAREHOUSE_SECRET
 
@@ -154,6 +154,18 @@ class Stack:
             return wait_until(done, timeout, 0.25, "all orders to reach a final state")  # type: ignore[no-any-return]
         except AssertionError as exc:
             raise AssertionError(f"{exc}; stuck steps: {self.stuck_steps()}") from None
+
+    def dead_letter_by_hand(self, order_id: str, step: str = "warehouse") -> None:
+        """Put the order in the state a step that ran out of retries leaves it in."""
+        now = utcnow()
+        with self.services.db.begin() as session:
+            attention = {"status": "needs_attention", "updated_at": now}
+            session.execute(sa.update(Order).where(Order.id == order_id).values(**attention))
+            session.execute(
+                sa.update(StepRun)
+                .where(StepRun.order_id == order_id, StepRun.step == step)
+                .values(status="failed", attempts=3, started_at=now, finished_at=now, dead_lettered_at=now)
+            )
 
     def stuck_steps(self) -> list[Any]:
         """Step states of orders that are not final: what a timeout needs explained."""
