@@ -22,16 +22,19 @@ def fresh_checkout(into: Path) -> Path:
 def test_the_first_install_says_what_it_does_and_installs_only_what_running_needs(tmp_path: Path) -> None:
     checkout = fresh_checkout(tmp_path / "shop")
 
-    first = subprocess.run(
-        ["scripts/install.sh", "run"], cwd=checkout, capture_output=True, text=True, timeout=600
-    )
+    first = subprocess.run(["scripts/install.sh", "run"], cwd=checkout, capture_output=True, text=True, timeout=600)
 
     assert first.returncode == 0, first.stderr[-3000:]
     assert "installing shop's run dependencies into .venv (first run" in first.stdout
     python = checkout / ".venv" / "bin" / "python"
-    imports = "import importlib.util as u; print([m for m in ('flask','celery','flower','gunicorn','fpdf') if not u.find_spec(m)])"
-    assert subprocess.run([str(python), "-c", imports], capture_output=True, text=True).stdout.strip() == "[]"
-    tools = "import importlib.util as u; print([m for m in ('pytest','playwright','ruff','matplotlib') if u.find_spec(m)])"
-    assert subprocess.run([str(python), "-c", tools], capture_output=True, text=True).stdout.strip() == "[]"
+    assert missing(python, "flask", "celery", "flower", "gunicorn", "fpdf", "psycopg") == []
+    tools = ["pytest", "playwright", "ruff", "matplotlib"]
+    assert missing(python, *tools) == tools
     again = subprocess.run(["scripts/install.sh", "run"], cwd=checkout, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and again.stdout == "", "a second make run installs nothing"
+
+
+def missing(python: Path, *modules: str) -> list[str]:
+    """The modules the virtualenv's interpreter cannot find."""
+    probe = f"import importlib.util as u; print(' '.join(m for m in {modules!r} if not u.find_spec(m)))"
+    return subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True).stdout.split()
