@@ -49,6 +49,13 @@ def assert_exactly_once_effects(
     for oid in completed:
         assert len(list(invoice_dir.glob(f"{oid}*"))) == 1, f"invoice files for {oid}"
 
+    # One invoice number per paid order, in sequence, no gap and no duplicate,
+    # whatever was killed when (the numbers of every order in the database).
+    numbers = dict(stack.rows("SELECT id, invoice_number FROM orders WHERE invoice_number IS NOT NULL"))
+    assert all(numbers.get(oid) for oid in completed), "a completed order has no invoice number"
+    issued = sorted(numbers.values())
+    assert issued == list(range(1, len(issued) + 1)), f"invoice numbers with a gap or a duplicate: {issued}"
+
     if warehouse is not None:
         # The receiver lives for the whole session: look at this test's orders only.
         keys = Counter(k.split(":")[1] for k in warehouse.keys() if k.split(":")[1] in mine)
