@@ -74,7 +74,10 @@ def test_metrics_count_orders_steps_and_worker_health(ops_stack: Stack) -> None:
             key = {"step": step, "outcome": outcome}
             return metric(now, "shop_step_outcomes_total", **key) - metric(before, "shop_step_outcomes_total", **key)
 
-        return now if grew("succeeded", "warehouse") == 2 and grew("failed", "payment") == 1 else None
+        # The declined order's payment-failed email leaves through the outbox
+        # just after its run's commit: wait until it is out, too.
+        sent = metric(now, "shop_outbox_backlog") == 0
+        return now if grew("succeeded", "warehouse") == 2 and grew("failed", "payment") == 1 and sent else None
 
     after = wait_until(settled, 10, 0.2, "step counters to settle")
 
