@@ -46,7 +46,9 @@ from shop.database import Database
 from shop.errors import RequestRejected
 from shop.extensions import services
 from shop.integrations import broker
-from shop.models import Order, OutboxMessage, ScheduledJob, StepRun, utcnow
+from shop.models import Order, ScheduledJob, StepRun, utcnow
+from shop.services.admin import dead_letter_count
+from shop.services.outbox import outbox_backlog
 from shop.states import OrderStatus, Step
 from shop.step_policy import QUEUES
 
@@ -113,10 +115,8 @@ class ShopCollector(Collector):
             steps = session.execute(
                 select(StepRun.step, StepRun.status, func.count()).group_by(StepRun.step, StepRun.status)
             ).all()
-            dead = session.scalar(select(func.count()).where(StepRun.dead_lettered_at.is_not(None)))
-            backlog, oldest = session.execute(
-                select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
-            ).one()
+            dead = dead_letter_count(session)
+            backlog, oldest = outbox_backlog(session)
             jobs_due = session.scalar(
                 select(func.count()).where(ScheduledJob.done_at.is_(None), ScheduledJob.due_at <= now)
             )

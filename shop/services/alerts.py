@@ -19,8 +19,6 @@ notice about the open "orders need attention" incident has been delivered.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -38,7 +36,10 @@ from sqlalchemy import func, select
 
 from shop.extensions import ShopServices
 from shop.integrations import broker
-from shop.models import Order, OutboxMessage, StepRun, utcnow
+from shop.integrations.warehouse import sign
+from shop.models import Order, utcnow
+from shop.services.admin import dead_letter_count
+from shop.services.outbox import outbox_backlog
 from shop.states import OrderStatus
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Observation:
 def observe(svc: ShopServices, broker_url: str, settings: AlertSettings) -> Observation:
     """Count what the incidents are made of: one short read transaction, then the broker."""
     with svc.db.begin() as session:
-        dead = session.scalar(select(func.count()).where(StepRun.dead_lettered_at.is_not(None))) or 0
+        dead = dead_letter_count(session)
         stuck = session.scalar(select(func.count()).where(Order.status == OrderStatus.NEEDS_ATTENTION)) or 0
         stuck_ids = list(
             session.scalars(
@@ -106,9 +107,7 @@ def observe(svc: ShopServices, broker_url: str, settings: AlertSettings) -> Obse
                 .limit(QUOTED_ORDERS)
             )
         )
-        backlog, oldest = session.execute(
-            select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
-        ).one()
+        backlog, oldest = outbox_backlog(session)
     incidents = []
     if dead or stuck:
         summary = f"{stuck} order(s) need attention, {dead} dead-lettered step(s)"
@@ -216,15 +215,14 @@ def _webhook_body(incidents: list[Incident]) -> bytes:
 
 
 def _post(url: str, secret: str, body: bytes) -> None:
-    # Signed like the warehouse calls: HMAC-SHA256 over "timestamp\nkey\n" + body, so a
-    # receiver can check both with one function and refuse a replayed old notice.
+    # Signed like the warehouse calls (one ``sign``), so a receiver checks both with
+    # one function and refuses a replayed old notice.
     timestamp, key = str(int(time.time())), f"alert-{uuid.uuid4()}"
-    digest = hmac.new(secret.encode(), f"{timestamp}\n{key}\n".encode() + body, hashlib.sha256).hexdigest()
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": key,
         "X-Shop-Timestamp": timestamp,
-        "X-Shop-Signature": f"sha256={digest}",
+        "X-Shop-Signature": sign(secret, timestamp, key, body),
     }
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # raises on 4xx/5xx

@@ -27,6 +27,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from shop.extensions import ShopServices
 from shop.integrations import broker
 from shop.models import Order, StepRun, utcnow
+from shop.services.admin import dead_letter_count
 from shop.services.queue_stats import queue_stats
 from shop.states import STEPS, OrderStatus, Step, StepStatus
 
@@ -81,11 +82,6 @@ def dashboard(svc: ShopServices, broker_url: str, window_name: str) -> dict[str,
         "queues": queue_stats(svc, broker_url),
         "revenue_today": revenue,
     }
-
-
-def dead_letter_count(session: Session) -> int:
-    """Steps in the dead-letter list now: one COUNT on an indexed column."""
-    return session.scalar(select(func.count()).where(StepRun.dead_lettered_at.is_not(None))) or 0
 
 
 def record_queue_depth(svc: ShopServices, broker_url: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shop.database import Database
@@ -74,3 +74,11 @@ def relay_outbox(db: Database, publisher: Publisher, *, min_age: float = 2.0, ba
         )
     messages = [TaskMessage(r.task_name, r.queue, r.id, dict(r.args)) for r in rows]
     return publish_outbox(db, publisher, messages)
+
+
+def outbox_backlog(session: Session) -> tuple[int, datetime | None]:
+    """Messages not yet published, and when the oldest was written (/metrics and the alerts)."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
+    ).one()
+    return int(count), oldest

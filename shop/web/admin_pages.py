@@ -28,8 +28,9 @@ from shop.api.admin_auth import failed_admin_auth_limit, record_failure
 from shop.errors import Refused
 from shop.extensions import services
 from shop.services import admin, history
+from shop.services.admin import dead_letter_count
 from shop.services.cancellation import cancel_order
-from shop.services.dashboard import WINDOWS, dashboard, dead_letter_count
+from shop.services.dashboard import WINDOWS, dashboard
 from shop.services.queue_stats import queue_stats
 from shop.services.refunds import refund_order
 from shop.states import OrderStatus
