@@ -103,19 +103,20 @@ def logout() -> Response:
 @bp.get("/")
 def index() -> str:
     """The dashboard: orders, latency, retries, dead letters and queues over the last hour or day."""
-    window = request.args.get("window", "hour")
-    window = window if window in WINDOWS else "hour"
-    data = dashboard(services(), current_app.config["CELERY_BROKER_URL"], window)
-    return render_template("admin/dashboard.html", data=data, charts=dashboard_charts(data), window=window)
+    return _render_dashboard("admin/dashboard.html")
 
 
 @bp.get("/dashboard/charts")
 def dashboard_fragment() -> str:
     """The dashboard's numbers and charts alone: what its live refresh swaps in."""
+    return _render_dashboard("admin/_dashboard_charts.html")
+
+
+def _render_dashboard(template: str) -> str:
     window = request.args.get("window", "hour")
     window = window if window in WINDOWS else "hour"
     data = dashboard(services(), current_app.config["CELERY_BROKER_URL"], window)
-    return render_template("admin/_dashboard_charts.html", data=data, charts=dashboard_charts(data))
+    return render_template(template, data=data, charts=dashboard_charts(data), window=window)
 
 
 @bp.get("/orders")
