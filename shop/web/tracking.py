@@ -41,6 +41,8 @@ class Refund:
 
 def refund_of(db: Database, order_id: str, order_status: str) -> Refund | None:
     """The order's refund: done, or due because a cancelled order had been charged."""
+    if order_status not in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+        return None  # only a cancel or an operator's refund gives money back: no query for the rest
     with db.begin() as session:
         charge = session.scalars(
             select(PaymentCharge).where(PaymentCharge.order_id == order_id, PaymentCharge.status == "succeeded")
