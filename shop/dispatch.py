@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from celery import Celery
 
+from shop.integrations.redis_transport import broker_transport
 from shop.states import Step
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class CeleryPublisher:
             broker_connection_retry_on_startup=False,
             broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
             task_send_sent_event=False,
+            **broker_transport(broker_url),
         )
         return cls(client, retry=retry)
 

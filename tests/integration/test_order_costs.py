@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+import redis
 from sqlalchemy import event
 
-from shop.dispatch import TaskMessage
+from shop.dispatch import CeleryPublisher, TaskMessage, run_task_message
 from shop.pipeline.run import run_order
+from tests.support.processes import RedisServer
 from tests.support.stack import Stack, order_payload
 
 MAX_TRANSACTIONS = 6
@@ -73,3 +76,27 @@ def test_one_order_costs_at_most_six_transactions_twenty_statements_and_one_mess
     assert len(statements) <= MAX_STATEMENTS, statements
     assert sum(publisher.sent.values()) == 2  # one per order: the warm-up's and this one's
     assert db_stack.scalar("SELECT count(*) FROM outbox_messages") == 0
+
+
+def test_publishing_builds_one_redis_client_per_channel_not_one_per_message(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kombu's own Redis transport builds a ``redis.Redis`` for every publish (redis-py
+    issue #3624); ours keeps one per channel. Counted on a real Redis."""
+    publisher = CeleryPublisher.for_broker(redis_server.url)
+    built = Counter[str]()
+    original = redis.Redis.__init__
+
+    def counting(self: redis.Redis, *args: Any, **kwargs: Any) -> None:
+        built["clients"] += 1
+        original(self, *args, **kwargs)
+
+    queue = "test-publish-costs"  # its own queue: the other tests' messages are not counted
+    publisher.publish(run_task_message("warm", queue, "warm"))  # connects: the channel's client
+    monkeypatch.setattr(redis.Redis, "__init__", counting)
+    for n in range(20):
+        publisher.publish(run_task_message(f"order-{n}", queue, f"task-{n}"))
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.llen(queue) == 21
+    client.delete(queue)
+    assert built["clients"] <= 1, built
