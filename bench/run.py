@@ -225,7 +225,7 @@ def _seed_app_round(seed: seed_system.SeedApp, cfg: Config, log: Any) -> dict[st
         seed.reset()
         seed.start_workers(cfg.worker)
         slots = cfg.worker.concurrency
-        warmed = seed.warm_up(4 * slots)
+        warmed = scenarios.warm_up(seed, 4 * slots)
         out = {
             "pipeline_moderate": _moderate(seed, cfg, slots),
             "pipeline_saturation": _saturation(seed, cfg, slots),
@@ -260,6 +260,8 @@ def one_repetition(
     out: dict[str, Any] = {}
     slots = cfg.worker.concurrency
     shop.start_workers(cfg.worker)
+    warmed = scenarios.warm_up(shop, 4 * slots)
+    log(f"  shop: {warmed} warm-up orders")
     out["checkout"] = [
         scenarios.checkout(shop, rate, cfg.checkout_seconds, cfg.checkout_grace) for rate in cfg.checkout_rates
     ]

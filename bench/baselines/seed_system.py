@@ -5,7 +5,6 @@ from its ``orders`` table (``created_at`` → ``completed_at``, written by the t
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import psycopg
 
 from bench.baseline_system import Baseline
-from bench.loadgen import SKUS, HttpClient, closed_loop, order_payload
+from bench.loadgen import SKUS, HttpClient
 from bench.processes import Proc
 from bench.stack import drop_database, gunicorn_command, http_ok, recreate_database
 from tests.support.waiting import free_port, wait_until
@@ -76,17 +75,6 @@ class SeedApp(Baseline):
         if self.web is not None:
             self.procs.stop(self.web)
         self.web, self.http = None, None
-
-    def warm_up(self, count: int, timeout: float = 5) -> int:
-        """Orders placed and completed before any phase: each fresh pool process's first
-        order pays ~0.25 s of CPU (SQLAlchemy set-up, the first connection, fpdf2), which at
-        20/s would queue the moderate phase behind 12 cold starts. Bounded; returns how
-        many completed."""
-        rng = random.Random(0)
-        ids = closed_loop(lambda i: self.place(order_payload(rng)), count, 8, timeout)
-        done = self.wait_completed(ids, timeout)
-        self.reset()
-        return done
 
     # --- orders ------------------------------------------------------------
     def reset(self) -> None:
