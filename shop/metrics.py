@@ -61,19 +61,29 @@ HEARTBEATS_KEY = "shop:workers:heartbeat"  # member worker hostname, score unix 
 HEARTBEAT_RETENTION = 24 * 3600  # a worker silent this long is gone: forget it
 
 
+# One round trip and one command for a whole run's steps: as a pipeline of
+# three commands per step, redis-py spent 0.5 ms of CPU per order building it.
+_RECORD_STEP_RUNS = """
+for i = 1, #ARGV, 4 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i] .. ':' .. ARGV[i + 1], 1)
+  redis.call('HINCRBY', KEYS[2], ARGV[i] .. ':' .. ARGV[i + 2], 1)
+  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i] .. ':sum', ARGV[i + 3])
+end
+"""
+
+
 def record_step_runs(client: redis.Redis, runs: list[tuple[str, str, float]]) -> None:
     """Count step attempts, as (step, outcome, seconds); outcome: succeeded, failed,
     dead_letter, retry. One round trip for all of a run's steps."""
     if not runs:
         return
+    args: list[str | int | float] = []
+    for step, outcome, seconds in runs:
+        bucket = next(i for i, upper in enumerate(DURATION_BUCKETS) if seconds <= upper)
+        args += [step, outcome, bucket, repr(float(seconds))]
     try:
-        pipe = client.pipeline(transaction=False)
-        for step, outcome, seconds in runs:
-            bucket = next(i for i, upper in enumerate(DURATION_BUCKETS) if seconds <= upper)
-            pipe.hincrby(OUTCOMES_KEY, f"{step}:{outcome}", 1)
-            pipe.hincrby(DURATIONS_KEY, f"{step}:{bucket}", 1)
-            pipe.hincrbyfloat(DURATIONS_KEY, f"{step}:sum", seconds)
-        pipe.execute()
+        # EVALSHA, loading the script on first use (and again after a Redis restart).
+        client.register_script(_RECORD_STEP_RUNS)(keys=[OUTCOMES_KEY, DURATIONS_KEY], args=args)
     except redis.RedisError as exc:  # metrics never fail a step
         log.debug("step metrics not recorded: %s", exc)
 
