@@ -126,34 +126,50 @@ def backlog(
     }
 
 
-def recovery(shop: Shop, rate: float = 20, timeout: float = 100) -> dict[str, Any]:
-    """SIGKILL one worker's whole process group mid-load; time until its abandoned steps
-    run again. The survivor keeps running; the caller stops it."""
-    victim, survivor = shop.workers[0], shop.workers[1:]
-    assert survivor, "recovery needs a second worker"
+def recovery(shop: Shop, rate: float = 20, timeout: float = 100, attempts: int = 4) -> dict[str, Any]:
+    """SIGKILL one worker's whole process group mid-load; time until its abandoned runs
+    run again. The survivor keeps running; the caller stops it.
+
+    A run lasts ~50 ms, so at 20/s a worker often holds none at a given instant:
+    a kill that abandons nothing measures nothing. Then a fresh worker joins and is
+    the next victim, up to ``attempts`` kills."""
+    assert len(shop.workers) > 1, "recovery needs a second worker"
     shop.reset()
     rng = random.Random(99)
-    ids: list[str] = []
-    load = threading.Thread(
-        target=lambda: ids.extend(
-            s.order_id for s in open_loop(lambda i: shop.place(order_payload(rng)), rate, 6, threads=8).ok
-        )
-    )
+    stop = threading.Event()
+
+    def offer() -> None:
+        while not stop.is_set():  # in slices, so the load ends soon after the last kill
+            open_loop(lambda i: shop.place(order_payload(rng)), rate, 2, threads=8)
+
+    load = threading.Thread(target=offer)
     load.start()
     time.sleep(1.5)
-    running: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + 4
-    # Kill when several runs are under way: then the victim most likely holds one.
-    while len(running) < 3 and time.monotonic() < deadline:
-        running = shop.sql(
-            "SELECT id, lease_token FROM orders WHERE lease_token IS NOT NULL AND status IN ('received', 'processing')"
-        )
-    killed = time.time()
-    victim.kill_group()
-    shop.workers.remove(victim)
-    in_flight = [r[0] for r in shop.sql("SELECT id FROM orders WHERE status IN ('received', 'processing')")]
-    time.sleep(1.0)  # the survivor's runs finish in milliseconds; a lease still held was the victim's
-    abandoned = [r for r in running if shop.sql("SELECT 1 FROM orders WHERE id = %s AND lease_token = %s", *r)]
+    abandoned: list[tuple[Any, ...]] = []
+    kills = 0
+    try:
+        while not abandoned and kills < attempts:
+            victim = shop.workers[0]
+            running: list[tuple[Any, ...]] = []
+            deadline = time.monotonic() + 4
+            while not running and time.monotonic() < deadline:
+                running = shop.sql(
+                    "SELECT id, lease_token FROM orders"
+                    " WHERE lease_token IS NOT NULL AND status IN ('received', 'processing')"
+                )
+            killed = time.time()
+            victim.kill_group()
+            kills += 1
+            shop.workers.remove(victim)
+            in_flight = [r[0] for r in shop.sql("SELECT id FROM orders WHERE status IN ('received', 'processing')")]
+            time.sleep(1.0)  # the survivor's runs finish in milliseconds; a lease still held was the victim's
+            abandoned = [r for r in running if shop.sql("SELECT 1 FROM orders WHERE id = %s AND lease_token = %s", *r)]
+            if not abandoned and kills < attempts:
+                (fresh,) = shop.start_workers(WorkerSpec(6, 1), tag=f"victim{kills}")
+                shop.workers.remove(fresh)
+                shop.workers.insert(0, fresh)  # the next victim
+    finally:
+        stop.set()
     rerun: dict[str, float] = {}
     limit = time.monotonic() + timeout
     while len(rerun) < len(abandoned) and time.monotonic() < limit:
@@ -186,6 +202,7 @@ def recovery(shop: Shop, rate: float = 20, timeout: float = 100) -> dict[str, An
     finished = [d for _, d in shop.completion_times(in_flight).values()]
     shop.reset()
     return {
+        "kills": kills,
         "abandoned_runs": len(abandoned),
         "rerun_runs": len(rerun),
         # Censored at the timeout when some abandoned step had not run again by then.
