@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from shop.database import insert_ignoring_duplicates
+from shop.database import Executor, insert_ignoring_duplicates
 from shop.errors import PermanentError
 from shop.extensions import ShopServices
 from shop.integrations.invoices import write_invoice
@@ -29,7 +27,7 @@ def effect_key(order_id: str, kind: Step | str) -> str:
     return f"order:{order_id}:{kind}"
 
 
-def reserve_inventory(session: Session, order: Order) -> None:
+def reserve_inventory(session: Executor, order: Order) -> None:
     """In the checkpoint's transaction: a crash before its commit undoes the reservation too."""
     reserve_stock(session, order.id, order.lines)
 
@@ -94,7 +92,7 @@ REMOTE_EFFECTS = {
 }
 
 
-def record_effects(session: Session, records: list[EffectRecord]) -> None:
+def record_effects(session: Executor, records: list[EffectRecord]) -> None:
     """One INSERT for all of a checkpoint's records; a repeat of an earlier one is ignored."""
     if records:
         insert_ignoring_duplicates(session, SideEffect, records)

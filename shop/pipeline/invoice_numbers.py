@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from shop.database import insert_ignoring_duplicates
+from shop.database import Executor, insert_ignoring_duplicates
 from shop.models import InvoiceCounter, Order, table_of
 
 # One deployment is one shop: one series (migrations/versions/…_0004_invoices.py seeds it).
@@ -59,7 +59,7 @@ def take_number(session: Session, order_id: str, now: datetime) -> int:
     return move_counter(session, order_id, now, number)
 
 
-def move_counter(session: Session, order_id: str, now: datetime, number: Any) -> int:
+def move_counter(session: Executor, order_id: str, now: datetime, number: Any) -> int:
     """After the order's UPDATE that took ``number``: move the counter past it."""
     if number is None:
         # No counter row (removed by hand): start it after the highest number

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Update, and_, bindparam, case, false, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from shop.database import rowcount
+from shop.database import Executor, rowcount
 from shop.models import Order, StepRun, new_uuid, table_of
 from shop.pipeline import invoice_numbers
 from shop.services import history
@@ -128,7 +128,7 @@ _COMPLETE = (
 )
 
 
-def take_lease(session: Session, order_id: str, task_id: str, now: datetime, seconds: float) -> Lease | None:
+def take_lease(session: Executor, order_id: str, task_id: str, now: datetime, seconds: float) -> Lease | None:
     """Own the order's run for ``seconds``, or None: final, or another process owns it."""
     token = new_uuid()
     params = {"b_order": order_id, "b_now": now, "b_token": token, "b_until": now + timedelta(seconds=seconds)}
@@ -139,7 +139,7 @@ def _held(lease: Lease) -> list[Any]:
     return [orders.c.id == lease.order_id, orders.c.lease_token == lease.token, orders.c.status.in_(_ACTIVE)]
 
 
-def renew(session: Session, lease: Lease, now: datetime, seconds: float) -> None:
+def renew(session: Executor, lease: Lease, now: datetime, seconds: float) -> None:
     """The fence of every checkpoint: still ours and still active, for ``seconds`` more.
 
     It runs first in its transaction: the row lock it takes serialises the
@@ -149,7 +149,7 @@ def renew(session: Session, lease: Lease, now: datetime, seconds: float) -> None
         raise LeaseLost(lease.order_id)
 
 
-def renew_and_number_invoice(session: Session, lease: Lease, now: datetime, seconds: float) -> int:
+def renew_and_number_invoice(session: Executor, lease: Lease, now: datetime, seconds: float) -> int:
     """``renew``, and the order's invoice number: taken now unless the order has one."""
     params = {"b_order": lease.order_id, "b_token": lease.token, "b_now": now}
     row = session.execute(_RENEW_NUMBERING, {**params, "b_until": now + timedelta(seconds=seconds)}).first()
@@ -171,7 +171,7 @@ def release(session: Session, lease: Lease, now: datetime, wake_at: datetime | N
         raise LeaseLost(lease.order_id)
 
 
-def complete(session: Session, lease: Lease, now: datetime) -> None:
+def complete(session: Executor, lease: Lease, now: datetime) -> None:
     """Every step succeeded: the order is completed and its run ends."""
     if rowcount(session.execute(_COMPLETE, {"b_order": lease.order_id, "b_token": lease.token, "b_now": now})) != 1:
         raise LeaseLost(lease.order_id)
@@ -228,7 +228,7 @@ def _advance_statement(done: tuple[str, ...], start: tuple[str, ...]) -> Update:
 
 
 def advance(
-    session: Session, lease: Lease, now: datetime, succeeded: Iterable[Step] = (), begin: Iterable[Step] = ()
+    session: Executor, lease: Lease, now: datetime, succeeded: Iterable[Step] = (), begin: Iterable[Step] = ()
 ) -> dict[Step, int]:
     """Checkpoint ``succeeded`` and start an attempt of each of ``begin``, in one UPDATE.
 

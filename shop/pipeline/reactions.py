@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shop.database import Executor
 from shop.dispatch import PAYMENT_FAILED_EMAIL_TASK, REFUND_TASK, TaskMessage
 from shop.extensions import ShopServices
 from shop.models import Order, new_uuid
@@ -30,7 +31,7 @@ from shop.states import OrderStatus, Step
 from shop.step_policy import STEP_POLICY
 
 
-def on_completed(session: Session, order_id: str, now: datetime) -> None:
+def on_completed(session: Executor, order_id: str, now: datetime) -> None:
     schedule_follow_up(session, order_id, now)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, Exists
 
-from shop.database import insert_ignoring_duplicates, rowcount
+from shop.database import Executor, insert_ignoring_duplicates, rowcount
 from shop.dispatch import TaskMessage, publish_all
 from shop.extensions import ShopServices
 from shop.models import Order, ScheduledJob, StepRun, UTCDateTime, new_uuid, utcnow
@@ -59,7 +59,7 @@ def claim_seconds() -> float:
     return _seconds("SCHEDULED_JOB_CLAIM_SECONDS", 300)
 
 
-def schedule_follow_up(session: Session, order_id: str, now: datetime) -> None:
+def schedule_follow_up(session: Executor, order_id: str, now: datetime) -> None:
     """Schedule the follow-up email, in the transaction that completes the order.
 
     ON CONFLICT DO NOTHING rather than a plain add: a duplicate must never make

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from shop.database import rowcount
+from shop.database import Executor, rowcount
 from shop.errors import OutOfStock
 from shop.models import OrderLine, Product, StockReservation, table_of, utcnow
 
@@ -27,7 +27,7 @@ _TAKE = (
 _RESERVE = insert(_reservations)
 
 
-def reserve_stock(session: Session, order_id: str, lines: Iterable[OrderLine]) -> None:
+def reserve_stock(session: Executor, order_id: str, lines: Iterable[OrderLine]) -> None:
     """Take stock for every line of the order, or raise OutOfStock (caller rolls back).
 
     Called once per order: the reservation commits with the inventory step's
