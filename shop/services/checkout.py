@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,6 +86,14 @@ class _NewOrder:
     dispatch_queue: str
 
 
+# Built once, run on the transaction's Connection (not through the Session,
+# see shop.database.Executor): 0.2-0.3 ms of the checkout's CPU.
+_PRICES = select(Product.sku, Product.name, Product.price_cents, Product.currency).where(
+    Product.sku.in_(bindparam("b_skus", expanding=True))
+)
+_INSERT_ORDER, _INSERT_LINES, _INSERT_STEPS = (insert(table_of(m)) for m in (Order, OrderLine, StepRun))
+
+
 def _new_order(session: Session, request: OrderRequest, key: str | None, digest: str) -> _NewOrder:
     """Validate against the catalog and insert the order, its lines and its ledger.
 
@@ -93,12 +101,8 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
     objects: place_order 4.4 → 3.0 ms CPU per order, pydantic and the publish
     included (``python -m bench.profile_steps 60``)."""
     quantities = _merged_quantities(request)
-    products = {
-        row.sku: row
-        for row in session.execute(
-            select(Product.sku, Product.name, Product.price_cents, Product.currency).where(Product.sku.in_(quantities))
-        )
-    }
+    conn = session.connection()
+    products = {row.sku: row for row in conn.execute(_PRICES, {"b_skus": list(quantities)})}
     problems = [
         {"loc": ["items", i, "sku"], "msg": f"unknown SKU {item.sku!r}", "type": "unknown_sku"}
         for i, item in enumerate(request.items)
@@ -112,8 +116,8 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
     if len(currencies) != 1:
         raise InvalidOrder("mixed_currency", "all products of one order must share a currency")
     now, order_id, queue = utcnow(), new_order_id(), run_queue(request.priority)
-    session.execute(
-        insert(table_of(Order)),
+    conn.execute(
+        _INSERT_ORDER,
         {
             "id": order_id,
             "status": OrderStatus.RECEIVED.value,
@@ -133,8 +137,8 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
             "dispatch_queue": queue,
         },
     )
-    session.execute(
-        insert(table_of(OrderLine)),
+    conn.execute(
+        _INSERT_LINES,
         [
             {
                 "order_id": order_id,
@@ -146,8 +150,8 @@ def _new_order(session: Session, request: OrderRequest, key: str | None, digest:
             for sku, q in sorted(quantities.items())
         ],
     )
-    session.execute(
-        insert(table_of(StepRun)),
+    conn.execute(
+        _INSERT_STEPS,
         [
             {"order_id": order_id, "step": step.value, "position": i, "queue": queue_for(step, request.priority)}
             for i, step in enumerate(STEPS)
