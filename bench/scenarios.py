@@ -6,7 +6,9 @@ A system has ``place(payload) -> id``, ``completion_times(ids)``,
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from typing import Any
@@ -126,48 +128,48 @@ def backlog(
     }
 
 
-def recovery(shop: Shop, rate: float = 20, timeout: float = 100, attempts: int = 4) -> dict[str, Any]:
-    """SIGKILL one worker's whole process group mid-load; time until its abandoned runs
-    run again. The survivor keeps running; the caller stops it.
+HELD = "SELECT id, lease_token FROM orders WHERE lease_token IS NOT NULL AND status IN ('received', 'processing')"
 
-    A run lasts ~50 ms, so at 20/s a worker often holds none at a given instant:
-    a kill that abandons nothing measures nothing. Then a fresh worker joins and is
-    the next victim, up to ``attempts`` kills."""
-    assert len(shop.workers) > 1, "recovery needs a second worker"
+
+def recovery(shop: Shop, rate: float = 20, timeout: float = 100, attempts: int = 20) -> dict[str, Any]:
+    """A worker dies holding a run, mid-load; time until that run is taken again.
+    The survivor keeps running; the caller stops it.
+
+    A run lasts ~50 ms, so at 20/s a worker often holds none at a given instant,
+    and a kill then measures nothing. So the victim's process group is first
+    frozen (SIGSTOP): a second later the survivor's runs have ended, and a
+    lease held all along is the victim's. If there is one, the group is SIGKILLed
+    and the clock starts at the freeze, when the worker stopped working; if not,
+    it is thawed and frozen again a moment later (``attempts`` times at most)."""
+    victim, survivors = shop.workers[0], shop.workers[1:]
+    assert survivors, "recovery needs a second worker"
     shop.reset()
     rng = random.Random(99)
     stop = threading.Event()
 
     def offer() -> None:
-        while not stop.is_set():  # in slices, so the load ends soon after the last kill
+        while not stop.is_set():  # in slices, so the load ends soon after the kill
             open_loop(lambda i: shop.place(order_payload(rng)), rate, 2, threads=8)
 
     load = threading.Thread(target=offer)
     load.start()
     time.sleep(1.5)
     abandoned: list[tuple[Any, ...]] = []
-    kills = 0
+    freezes = 0
     try:
-        while not abandoned and kills < attempts:
-            victim = shop.workers[0]
-            running: list[tuple[Any, ...]] = []
-            deadline = time.monotonic() + 4
-            while not running and time.monotonic() < deadline:
-                running = shop.sql(
-                    "SELECT id, lease_token FROM orders"
-                    " WHERE lease_token IS NOT NULL AND status IN ('received', 'processing')"
-                )
-            killed = time.time()
-            victim.kill_group()
-            kills += 1
-            shop.workers.remove(victim)
-            in_flight = [r[0] for r in shop.sql("SELECT id FROM orders WHERE status IN ('received', 'processing')")]
-            time.sleep(1.0)  # the survivor's runs finish in milliseconds; a lease still held was the victim's
-            abandoned = [r for r in running if shop.sql("SELECT 1 FROM orders WHERE id = %s AND lease_token = %s", *r)]
-            if not abandoned and kills < attempts:
-                (fresh,) = shop.start_workers(WorkerSpec(6, 1), tag=f"victim{kills}")
-                shop.workers.remove(fresh)
-                shop.workers.insert(0, fresh)  # the next victim
+        while not abandoned and freezes < attempts:
+            os.killpg(victim.pid, signal.SIGSTOP)
+            killed, freezes = time.time(), freezes + 1
+            time.sleep(0.5)
+            candidates = shop.sql(HELD)
+            time.sleep(0.5)  # a survivor's cold first run may take a few hundred ms; the frozen hold on
+            abandoned = [r for r in candidates if r in shop.sql(HELD)]
+            if not abandoned:
+                os.killpg(victim.pid, signal.SIGCONT)
+                time.sleep(0.2)
+        in_flight = [r[0] for r in shop.sql("SELECT id FROM orders WHERE status IN ('received', 'processing')")]
+        victim.kill_group()
+        shop.workers.remove(victim)
     finally:
         stop.set()
     rerun: dict[str, float] = {}
@@ -202,7 +204,7 @@ def recovery(shop: Shop, rate: float = 20, timeout: float = 100, attempts: int =
     finished = [d for _, d in shop.completion_times(in_flight).values()]
     shop.reset()
     return {
-        "kills": kills,
+        "freezes": freezes,
         "abandoned_runs": len(abandoned),
         "rerun_runs": len(rerun),
         # Censored at the timeout when some abandoned step had not run again by then.
