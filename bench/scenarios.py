@@ -200,7 +200,9 @@ def recovery(shop: Shop, rate: float = 20, timeout: float = 100, attempts: int =
         if o not in rerun
     ]
     load.join(15)
-    done = shop.wait_completed(in_flight, min(3.0, max(1.0, limit - time.monotonic())))
+    # Every order in flight at the kill, also one whose message the victim had
+    # taken and not started (sent again by the sweep after STALE_DISPATCH_SECONDS).
+    done = shop.wait_completed(in_flight, max(1.0, killed + 40 - time.time()))
     finished = [d for _, d in shop.completion_times(in_flight).values()]
     shop.reset()
     return {

@@ -71,8 +71,10 @@ def time_limits(step: Step) -> tuple[float, float]:
 def stale_dispatch_seconds() -> float:
     """How long a sent run may wait unstarted before the sweep sends another
     (only when its queue is empty, or after ten times this: a backlog is not
-    flooded with copies)."""
-    return float(os.environ.get("STALE_DISPATCH_SECONDS") or 60)
+    flooded with copies). 20 s: a message lost with a killed worker (delivered
+    to it, never started) is sent again within the 30 s recovery bound, as a
+    run abandoned mid-step is by its lease."""
+    return float(os.environ.get("STALE_DISPATCH_SECONDS") or 20)
 
 
 def inline_budget(step: Step) -> float:

@@ -14,7 +14,7 @@ from tests.support.stack import Stack, order_payload
 PRODUCTION_TIMING = {
     "STEP_TIME_LIMIT_SCALE": "1",
     "SWEEP_INTERVAL": "5",
-    "STALE_DISPATCH_SECONDS": "60",
+    "STALE_DISPATCH_SECONDS": "20",
     "RETRY_BACKOFF_SCALE": "1",
     # The payment takes 4.5 s, so the kill lands while it runs inside the order's
     # run (inline budget 5 s, hard limit 15 s).
