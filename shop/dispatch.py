@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from celery import Celery
 
-from shop.integrations.redis_transport import broker_transport
+from shop.integrations import redis_transport
 from shop.states import Step
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,13 @@ class CeleryPublisher:
 
     @classmethod
     def for_broker(cls, broker_url: str, *, retry: bool = False) -> CeleryPublisher:
+        redis_transport.install()
         client = Celery("shop-publisher", broker=broker_url, set_as_current=False)
         client.conf.update(
             broker_connection_timeout=2,
             broker_connection_retry_on_startup=False,
             broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
             task_send_sent_event=False,
-            **broker_transport(broker_url),
         )
         return cls(client, retry=retry)
 

@@ -11,7 +11,7 @@ from typing import Any
 from kombu import Queue
 
 from shop.errors import TransientError
-from shop.integrations.redis_transport import broker_transport
+from shop.integrations import redis_transport
 from shop.states import Step
 from shop.step_policy import QUEUES, STEP_POLICY, time_limits
 
@@ -37,6 +37,8 @@ AUXILIARY_TASK_OPTIONS: dict[str, Any] = {
 
 
 def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
+    # kombu's Redis transport with one client per channel, not one per command.
+    redis_transport.install()
     transport = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_connect_timeout": 5,
@@ -47,8 +49,6 @@ def celery_config(flask_config: dict[str, Any]) -> dict[str, Any]:
         "broker_url": flask_config["CELERY_BROKER_URL"],
         "result_backend": flask_config["CELERY_RESULT_BACKEND"],
         "broker_transport_options": transport,
-        # kombu's Redis transport with one client per channel, not one per command.
-        **broker_transport(flask_config["CELERY_BROKER_URL"]),
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
         # The ledger is the source of truth; results would cost ~14% of enqueue rate.
         "task_ignore_result": True,

@@ -8,12 +8,19 @@ worker publishes. A redis-py client is a thin, thread-safe handle on the
 channel's connection pool, so one per channel serves every command on it.
 The pool is still the channel's: when kombu drops it (after a fork, on close)
 the client goes with it.
+
+It is installed under kombu's own names for ``redis://`` and ``rediss://``
+(``kombu.transport.TRANSPORT_ALIASES``) rather than by Celery's
+``broker_transport``: with the latter the connection's URI starts with the
+class path, and Flower, which picks its broker client by the URI's scheme,
+shows no queues ("'redis' broker is not supported").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
 TRANSPORT = f"{__name__}:Transport"
@@ -38,6 +45,7 @@ class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
 
 
-def broker_transport(broker_url: str) -> dict[str, str]:
-    """The Celery setting that selects this transport for a ``redis://`` or ``rediss://`` broker."""
-    return {"broker_transport": TRANSPORT} if broker_url.split("://", 1)[0] in ("redis", "rediss") else {}
+def install() -> None:
+    """Make ``redis://`` and ``rediss://`` connections in this process use this transport."""
+    for scheme in ("redis", "rediss"):
+        TRANSPORT_ALIASES[scheme] = TRANSPORT

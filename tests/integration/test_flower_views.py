@@ -87,3 +87,13 @@ def test_the_admin_order_page_links_to_the_orders_tasks_in_flower(flower_stack: 
     flower = stack.env.get("FLOWER_URL", "http://localhost:5555")
     assert f'href="{flower}/task/{order_id}"' in page
     assert f'href="{flower}/task/{email_task}"' in page
+
+
+def test_flower_shows_the_queue_lengths(flower_stack: tuple[Stack, str]) -> None:
+    """Flower picks its broker client by the broker URI's scheme: the shop's Redis
+    transport keeps it ``redis://``, so the Broker page and its API show the queues."""
+    _, base = flower_stack
+    answer = requests.get(f"{base}/api/queues/length", auth=FLOWER_AUTH, timeout=10)
+    assert answer.status_code == 200, answer.text
+    queues = {queue["name"] for queue in answer.json()["active_queues"]}
+    assert {"orders", "payments", "fulfilment", "express"} <= queues
