@@ -63,6 +63,15 @@ def canary(hostname: str, sent_at: float) -> None:
     _redis().set(canary_key(hostname), sent_at, ex=int(INTERVAL * 10) + 60)
 
 
+def is_stuck(last_consumed: float | None, started_at: float, now: float) -> bool:
+    """No canary consumed for three intervals. A canary recorded before this worker
+    started (a predecessor under the same hostname, e.g. ``make run`` restarted
+    within the key's lifetime) says nothing about this one: the clock starts at
+    the later of the two."""
+    since = started_at if last_consumed is None else max(last_consumed, started_at)
+    return now - since > INTERVAL * MISSED_INTERVALS
+
+
 class ConsumptionWatchdog(bootsteps.StartStopStep):
     """Worker bootstep: runs the canary loop in a daemon thread."""
 
@@ -105,8 +114,7 @@ class ConsumptionWatchdog(bootsteps.StartStopStep):
             raw: bytes | None = _redis().get(canary_key(self.hostname))  # type: ignore[assignment]
         except redis.RedisError:
             return False
-        last_consumed = float(raw) if raw else self.started_at
-        return time.time() - last_consumed > INTERVAL * MISSED_INTERVALS
+        return is_stuck(float(raw) if raw else None, self.started_at, time.time())
 
     def _give_up(self) -> None:
         log.critical(
