@@ -11,8 +11,8 @@ counters, heartbeats) when the cached page expires, and any process answers the
 same (each at most METRICS_CACHE_SECONDS old).
 
 Worker-side observations — step outcomes, retries, durations — are counters in
-Redis, added to by ``tasks.monitoring`` at the end of every step task (one
-pipelined round trip). Derived from the ledger instead, they would go backwards
+Redis, added to by the order's run (and each slow-path task) when it ends: one
+EVALSHA for all of its steps. Derived from the ledger instead, they would go backwards
 when a dead letter is replayed (attempts reset) and cost a scan of step_runs per
 scrape. Heartbeats: each worker's main process writes the time into a sorted
 set on Celery's ``heartbeat_sent`` (every ~2 s), independent of beat and of

@@ -237,15 +237,16 @@ def _cell(
     keep ``cell``, which shapes.
     """
     font = pdf.current_font
-    core = isinstance(font, CoreFont)
-    # A core font's widths are a table lookup; get_string_width took a third of the render.
-    text_width = font.get_text_width(text, pdf.font_size_pt, None)[1] / pdf.k if isinstance(font, CoreFont) else 0.0
-    if wrap and (text_width if core else pdf.get_string_width(text)) > width - 2 * pdf.c_margin:
+    if isinstance(font, CoreFont):  # a table lookup; get_string_width took a third of the render
+        text_width = font.get_text_width(text, pdf.font_size_pt, None)[1] / pdf.k
+    else:
+        text_width = pdf.get_string_width(text)
+    if wrap and text_width > width - 2 * pdf.c_margin:
         pdf.multi_cell(width, height, text, border=border, align=align, new_x="LEFT", new_y="NEXT")
         if then == "margin":
             pdf.set_x(pdf.l_margin)
         return
-    if not core:
+    if not isinstance(font, CoreFont):  # TrueType: cell shapes the text
         new_x, new_y = _NEXT[then]
         pdf.cell(width, height, text, border=border, align=align, new_x=new_x, new_y=new_y)
         return

@@ -249,7 +249,7 @@ class _Driver:
             row.status, row.due_at, self.retry_in = StepStatus.RETRYING, due, delay
             self._release(session, lease, order, now)
             return []
-        row.status, row.attempts = StepStatus.RUNNING, ledger.advance(session, lease, now, begin=[mine])[mine]
+        row.status, row.attempts = StepStatus.RUNNING, ledger.advance(self.conn, lease, now, begin=[mine])[mine]
         _number_invoice(session, order, [mine], now)
         return [mine]
 
