@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench.loadgen import closed_loop, order_payload
-from bench.processes import BIN, CLK_TCK, ROOT, Processes, _stat, tree_cpu_seconds
-from bench.run import start_redis
-from bench.stack import Shop, WorkerSpec, drop_database
+from bench.processes import BIN, CLK_TCK, ROOT, _stat, tree_cpu_seconds
+from bench.run import private_shop
+from bench.stack import Shop, WorkerSpec
 
 
 def _own_cpu(pids: list[int]) -> float:
@@ -88,18 +86,10 @@ def probe(shop: Shop, redis_pid: int, count: int, spec: WorkerSpec) -> dict[str,
 
 
 def main(counts: list[int]) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="shop-drain-"))
-    procs = Processes(workdir)
-    try:
-        port = start_redis(procs)
-        redis_pid = procs.procs[0].pid
-        shop = Shop(procs, workdir, f"redis://127.0.0.1:{port}/0", db_name="shop_probe").setup()
+    with private_shop("shop_probe") as shop:
+        redis_pid = shop.procs.procs[0].pid  # the first process it started
         for count in counts:
             print(count, probe(shop, redis_pid, count, WorkerSpec(12, 2)), flush=True)
-    finally:
-        procs.stop_all()
-        drop_database("shop_probe")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def timeline(count: int = 60, rate: float = 10) -> None:
@@ -108,11 +98,7 @@ def timeline(count: int = 60, rate: float = 10) -> None:
 
     from bench.loadgen import open_loop
 
-    workdir = Path(tempfile.mkdtemp(prefix="shop-timeline-"))
-    procs = Processes(workdir)
-    try:
-        port = start_redis(procs)
-        shop = Shop(procs, workdir, f"redis://127.0.0.1:{port}/0", db_name="shop_probe").setup()
+    with private_shop("shop_probe") as shop:
         shop.start_web()
         shop.start_workers(WorkerSpec(12, 2))
         rng = random.Random(1)
@@ -132,10 +118,6 @@ def timeline(count: int = 60, rate: float = 10) -> None:
                 f"{step:10} start {statistics.median(s for s, _ in spans):7.1f} ms"
                 f"  finish {statistics.median(e for _, e in spans):7.1f} ms"
             )
-    finally:
-        procs.stop_all()
-        drop_database("shop_probe")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,12 @@ import io
 import os
 import pstats
 import random
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from bench.loadgen import order_payload
-from bench.processes import ROOT, Processes
-from bench.run import start_redis
-from bench.stack import Shop, drop_database
+from bench.processes import ROOT
+from bench.run import private_shop
 
 OUT = ROOT / "bench" / "results" / "profiles"
 
@@ -31,11 +27,7 @@ def main(orders: int = 40) -> None:
     from pyinstrument import Profiler
 
     OUT.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="shop-profile-"))
-    procs = Processes(workdir)
-    try:
-        port = start_redis(procs)
-        shop = Shop(procs, workdir, f"redis://127.0.0.1:{port}/0", db_name="shop_profile").setup()
+    with private_shop("shop_profile") as shop:
         os.environ.update({**shop.env, "SIMULATED_LATENCY_SCALE": "0"})
         from shop.pipeline.run import run_order
         from shop.schemas import OrderRequest
@@ -75,10 +67,6 @@ def main(orders: int = 40) -> None:
         (OUT / "steps-pyinstrument.txt").write_text(wall.output_text(unicode=False, show_all=False))
         print("\n".join(lines))
         print(f"wrote {OUT}/steps-cprofile.txt and steps-pyinstrument.txt")
-    finally:
-        procs.stop_all()
-        drop_database("shop_profile")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

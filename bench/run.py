@@ -21,6 +21,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -158,6 +160,22 @@ def start_redis(procs: Processes) -> int:
     )
     wait_until(lambda: _ping(redis.Redis(port=port, socket_connect_timeout=0.2)), 10, what="redis-server")
     return port
+
+
+@contextmanager
+def private_shop(db_name: str) -> Iterator[Shop]:
+    """The shop's database (created afresh) on a private redis-server, for the
+    probes (``bench.profile_steps``, ``bench.drain_probe``); everything they
+    start is stopped, and the database dropped, on the way out."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{db_name}-"))
+    procs = Processes(workdir)
+    try:
+        port = start_redis(procs)
+        yield Shop(procs, workdir, f"redis://127.0.0.1:{port}/0", db_name=db_name).setup()
+    finally:
+        procs.stop_all()
+        drop_database(db_name)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _ping(client: Any) -> bool:
